@@ -1,0 +1,426 @@
+"""What every recipe shares: a CLI over its config dataclass, presets, logging and results files.
+
+A recipe's settings are one dataclass with defaults. `parse_recipe_args` turns every field
+into an option (`--hidden-size 512` or `--hidden_size 512`) next to the common options
+
+    --preset full|cpu|smoke   --dataset HUB_ID | --data-dir DIR   --out DIR   --seed N
+    --device auto|cpu|cuda
+
+and resolves each value with the precedence  dataclass default < preset < explicit option.
+`RunRecorder` times the run, logs to OUT/train.log and the console, and at the end writes
+OUT/results.json and OUT/results.md (printed too), with `hash_data` fingerprinting the data.
+Under torchrun only rank 0 should create a RunRecorder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar
+
+import torch
+
+from seqlstm.errors import DataError
+
+C = TypeVar("C")
+
+DEVICES = ("auto", "cpu", "cuda")
+# The common options other than --preset, which presets may also set.
+_COMMON = ("dataset", "data_dir", "out", "seed", "device")
+_NONE_WORDS = ("none", "null")
+
+
+@dataclasses.dataclass(frozen=True)
+class RecipeArgs(Generic[C]):
+    """The parsed command line: the recipe's config and the common options."""
+
+    config: C
+    preset: str | None
+    dataset: str | None
+    data_dir: Path | None
+    out: Path
+    seed: int
+    device: str
+
+
+def parse_recipe_args(
+    config_cls: type[C],
+    presets: Mapping[str, Mapping[str, Any]],
+    argv: Sequence[str] | None = None,
+    default_out: str = "runs/NAME",
+    description: str | None = None,
+) -> RecipeArgs[C]:
+    """Parse argv (default sys.argv[1:]) into the recipe's config and the common options.
+
+    presets: name -> {field: value}; the keys may be config fields or the common options
+    other than --preset. The "full" preset applies when --preset is not given (if there is
+    one). A config field named like a common option (seed, device, ...) is set by that
+    option. Bad options exit through argparse (status 2) with a message listing the valid
+    ones.
+    """
+    hints = typing.get_type_hints(config_cls)
+    fields = [f for f in dataclasses.fields(config_cls) if f.init]
+    field_names = {f.name for f in fields}
+    for preset, values in presets.items():
+        unknown = set(values) - field_names - set(_COMMON)
+        if unknown:
+            raise ValueError(f"preset {preset!r} sets unknown options {sorted(unknown)}")
+
+    defaults: dict[str, Any] = {"dataset": None, "data_dir": None, "out": Path(default_out)}
+    defaults.update(seed=0, device="auto")
+    for field in fields:
+        if field.default is not dataclasses.MISSING:
+            defaults[field.name] = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            defaults[field.name] = field.default_factory()
+
+    parser = argparse.ArgumentParser(description=description, allow_abbrev=False)
+    common = parser.add_argument_group("common options")
+    default_preset = "full" if "full" in presets else None
+    common.add_argument(
+        "--preset",
+        choices=sorted(presets),
+        default=argparse.SUPPRESS,
+        help=f"named group of settings, overridden by explicit options (default: {default_preset})",
+    )
+    source = common.add_mutually_exclusive_group()
+    source.add_argument(
+        "--dataset", default=argparse.SUPPRESS, metavar="HUB_ID", help="Hugging Face dataset id"
+    )
+    source.add_argument(
+        *_option_strings("data_dir"),
+        dest="data_dir",
+        type=Path,
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="local data directory instead of --dataset",
+    )
+    common.add_argument(
+        "--out",
+        type=Path,
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help=f"(default: {defaults['out']})",
+    )
+    common.add_argument(
+        "--seed", type=int, default=argparse.SUPPRESS, help=f"(default: {defaults['seed']})"
+    )
+    common.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=argparse.SUPPRESS,
+        help=f"(default: {defaults['device']})",
+    )
+    recipe = parser.add_argument_group(f"{config_cls.__name__} fields")
+    for field in fields:
+        if field.name not in _COMMON:
+            _add_field_option(recipe, field, hints[field.name])
+
+    namespace, extras = parser.parse_known_args(argv)
+    if extras:
+        parser.error(_unknown_options_message(parser, extras))
+    explicit = vars(namespace)
+    preset = explicit.pop("preset", default_preset)
+
+    # dataclass default < preset < explicit option
+    values = dict(defaults)
+    if preset is not None:
+        values.update(presets[preset])
+    values.update(explicit)
+    for field in fields:
+        if field.name not in values:
+            parser.error(f"{_option_strings(field.name)[0]} is required (it has no default)")
+        if _sequence_type(hints[field.name]) is tuple and isinstance(values[field.name], list):
+            values[field.name] = tuple(values[field.name])
+    try:
+        config = config_cls(**{f.name: values[f.name] for f in fields})
+    except ValueError as err:  # the config's own validation (__post_init__)
+        parser.error(str(err))
+    return RecipeArgs(
+        config=config,
+        preset=preset,
+        dataset=values["dataset"],
+        data_dir=None if values["data_dir"] is None else Path(values["data_dir"]),
+        out=Path(values["out"]),
+        seed=int(values["seed"]),
+        device=values["device"],
+    )
+
+
+def resolve_device(device: str) -> torch.device:
+    """torch.device for --device: "auto" is CUDA when available, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was given but torch sees no CUDA device")
+    return torch.device(device)
+
+
+# --------------------------------------------------------------------------- CLI options
+
+
+def _option_strings(name: str) -> list[str]:
+    dashed = "--" + name.replace("_", "-")
+    return [dashed] if "_" not in name else [dashed, "--" + name]
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "yes", "1"):
+        return True
+    if lowered in ("false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _add_field_option(parser: argparse._ArgumentGroup, field: dataclasses.Field, hint: Any) -> None:
+    """One option for a dataclass field, typed from its annotation."""
+    default = (
+        field.default_factory()
+        if field.default_factory is not dataclasses.MISSING
+        else field.default
+    )
+    shown = "required" if default is dataclasses.MISSING else f"default: {default!r}"
+    help_text = f"{field.metadata.get('help', '')} ({shown})".strip()
+    optional, inner = _strip_optional(hint)
+    options = _option_strings(field.name)
+    common = {"dest": field.name, "default": argparse.SUPPRESS, "help": help_text}
+    if inner is bool:
+        parser.add_argument(
+            *options,
+            nargs="?",
+            const=True,
+            type=_scalar_parser(bool, optional, field.name),
+            metavar="true|false",
+            **common,
+        )
+        negative = ["--no-" + options[0][2:]] + (["--no_" + field.name] if len(options) > 1 else [])
+        parser.add_argument(
+            *negative,
+            action="store_false",
+            dest=field.name,
+            default=argparse.SUPPRESS,
+            help=f"set {field.name} to false",
+        )
+        return
+    if _sequence_type(inner) is not None:
+        element, count = _sequence_element(inner, field.name)
+        parser.add_argument(
+            *options, nargs=count, type=_scalar_parser(element, False, field.name), **common
+        )
+        return
+    choices = typing.get_args(inner) if typing.get_origin(inner) is Literal else None
+    parser.add_argument(
+        *options,
+        type=_scalar_parser(inner, optional, field.name),
+        choices=None if choices is None else list(choices) + ([None] if optional else []),
+        metavar="{" + ",".join(map(str, choices)) + "}" if choices else None,
+        **common,
+    )
+
+
+def _strip_optional(hint: Any) -> tuple[bool, Any]:
+    """(whether None is allowed, the annotation without None)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(args) == 1:
+            return len(args) < len(typing.get_args(hint)), args[0]
+    return False, hint
+
+
+def _sequence_type(hint: Any) -> type | None:
+    """tuple or list when the (possibly Optional) annotation is one, else None."""
+    hint = _strip_optional(hint)[1]
+    origin = typing.get_origin(hint) or hint
+    return origin if origin in (tuple, list) else None
+
+
+def _sequence_element(hint: Any, name: str) -> tuple[Any, str | int]:
+    """The element annotation of tuple[X, ...], tuple[X, X], list[X], and the argparse nargs."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is list or (len(args) == 2 and args[1] is Ellipsis):
+        return (args[0] if args else str), "*"
+    if args and all(arg == args[0] for arg in args):
+        return args[0], len(args)
+    raise TypeError(f"field {name!r}: cannot parse {hint} from the command line")
+
+
+def _scalar_parser(hint: Any, optional: bool, name: str) -> Callable[[str], Any]:
+    """str -> value for int, float, str, bool, Path-like classes and Literal; "none" if allowed."""
+    if typing.get_origin(hint) is Literal:
+        by_text = {str(value): value for value in typing.get_args(hint)}
+        convert: Callable[[str], Any] = lambda text: by_text.get(text, text)  # noqa: E731
+    elif hint is bool:
+        convert = _parse_bool
+    elif isinstance(hint, type) and typing.get_origin(hint) is None:
+        convert = hint  # int, float, str, Path: constructible from the text
+    else:
+        raise TypeError(f"field {name!r}: cannot parse {hint} from the command line")
+
+    def parse(text: str) -> Any:
+        if optional and text.lower() in _NONE_WORDS:
+            return None
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid {getattr(hint, '__name__', hint)} value: {text!r}"
+            ) from None
+
+    return parse
+
+
+def _unknown_options_message(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    valid = sorted(
+        option
+        for action in parser._actions
+        for option in action.option_strings
+        if option.startswith("--") and "_" not in option
+    )
+    lines = [f"unrecognized arguments: {' '.join(extras)}"]
+    for extra in extras:
+        close = difflib.get_close_matches(extra.split("=")[0], valid, n=1)
+        if extra.startswith("--") and close:
+            lines.append(f"did you mean {close[0]} instead of {extra}?")
+    lines.append("valid options: " + " ".join(valid))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- results
+
+
+def hash_data(paths: Iterable[str | os.PathLike]) -> str:
+    """SHA-256 over the contents of data files and directories (recursively), by name.
+
+    Each file contributes its name relative to the given path (a file: its own name; a file
+    in a given directory: "dir/sub/file") and the SHA-256 of its bytes, in sorted name order,
+    so the hash does not depend on where the data lives or on the order of `paths`.
+    """
+    entries: list[tuple[str, Path]] = []
+    for path in map(Path, paths):
+        if path.is_file():
+            entries.append((path.name, path))
+        elif path.is_dir():
+            files = (p for p in path.rglob("*") if p.is_file())
+            entries.extend((f"{path.name}/{p.relative_to(path).as_posix()}", p) for p in files)
+        else:
+            raise DataError(f"{path}: no such data file or directory to hash")
+    digest = hashlib.sha256()
+    for name, path in sorted(entries):
+        file_digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                file_digest.update(block)
+        digest.update(f"{name}\0{file_digest.hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+class RunRecorder:
+    """Times one recipe run, logs to OUT/train.log and the console, writes the results files.
+
+    Creating it creates OUT and starts the clock; `finish` writes OUT/results.json and
+    OUT/results.md, prints the markdown and detaches the log handlers.
+    """
+
+    def __init__(
+        self,
+        out: str | os.PathLike,
+        task: str,
+        dataset: str,
+        config: Any,
+        seed: int,
+        device: str | torch.device,
+    ) -> None:
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.task, self.dataset, self.config = task, dataset, config
+        self.seed, self.device = seed, str(device)
+        self._handlers = _attach_log_handlers(self.out / "train.log")
+        self._start = time.perf_counter()
+
+    def finish(
+        self, metrics: Mapping[str, Mapping[str, float]], data_sha256: str
+    ) -> dict[str, Any]:
+        """Write the results files; metrics maps split ("valid", "test") to {name: value}."""
+        results = {
+            "task": self.task,
+            "dataset": self.dataset,
+            "metrics": {
+                split: {k: _number(v) for k, v in m.items()} for split, m in metrics.items()
+            },
+            # through JSON once, so the returned dict equals the file (tuples as lists, paths
+            # as strings)
+            "config": json.loads(json.dumps(dataclasses.asdict(self.config), default=str)),
+            "seed": self.seed,
+            "wall_time_s": round(time.perf_counter() - self._start, 3),
+            "device": self.device,
+            "data_sha256": data_sha256,
+        }
+        text = json.dumps(results, indent=2) + "\n"
+        (self.out / "results.json").write_text(text, encoding="utf-8")
+        markdown = results_markdown(results)
+        (self.out / "results.md").write_text(markdown, encoding="utf-8")
+        print(markdown, end="")
+        logging.getLogger(__name__).info("results written to %s", self.out / "results.json")
+        root = logging.getLogger()
+        for handler in self._handlers:
+            root.removeHandler(handler)
+            handler.close()
+        return results
+
+
+def _number(value: Any) -> int | float:
+    # metrics arrive as Python numbers, numpy scalars or 0-d tensors
+    if isinstance(value, torch.Tensor):
+        value = value.item()
+    return value if isinstance(value, int) and not isinstance(value, bool) else float(value)
+
+
+def _attach_log_handlers(log_file: Path) -> list[logging.Handler]:
+    """INFO and above from every logger to log_file (overwritten) and to stderr."""
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers: list[logging.Handler] = [
+        logging.FileHandler(log_file, mode="w", encoding="utf-8"),
+        logging.StreamHandler(sys.stderr),
+    ]
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    return handlers
+
+
+def results_markdown(results: Mapping[str, Any]) -> str:
+    """results.json as markdown: a metric x split table, then the run and its config."""
+    splits = list(results["metrics"])
+    names = list(dict.fromkeys(name for split in splits for name in results["metrics"][split]))
+    lines = [f"# {results['task']} on {results['dataset']}", ""]
+    lines += ["| metric | " + " | ".join(splits) + " |", "| --- |" + " --- |" * len(splits)]
+    for name in names:
+        cells = [_cell(results["metrics"][split].get(name, "-")) for split in splits]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "| run | |", "| --- | --- |"]
+    lines.append(f"| seed | {results['seed']} |")
+    lines.append(f"| device | {results['device']} |")
+    lines.append(f"| wall time (s) | {results['wall_time_s']:.1f} |")
+    lines.append(f"| data sha256 | `{results['data_sha256']}` |")
+    lines += ["", "| config | |", "| --- | --- |"]
+    lines += [f"| {key} | {_cell(json.dumps(value))} |" for key, value in results["config"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    text = f"{value:.4f}" if isinstance(value, float) else str(value)
+    return text.replace("|", "\\|")

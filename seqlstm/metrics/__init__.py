@@ -1,0 +1,17 @@
+"""Evaluation metrics: conlleval entity F1, sacreBLEU BLEU/chrF, perplexity and bits per char."""
+
+from seqlstm.metrics.entity_f1 import ChunkScores, EntityScores, entity_f1
+from seqlstm.metrics.language_model import bits_per_character, perplexity, perplexity_per_word
+from seqlstm.metrics.translation import SacreScore, corpus_bleu, corpus_chrf
+
+__all__ = [
+    "ChunkScores",
+    "EntityScores",
+    "SacreScore",
+    "bits_per_character",
+    "corpus_bleu",
+    "corpus_chrf",
+    "entity_f1",
+    "perplexity",
+    "perplexity_per_word",
+]

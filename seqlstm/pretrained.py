@@ -1,0 +1,263 @@
+"""save_pretrained / from_pretrained: a model as a directory that can be loaded without pickle.
+
+Every seqlstm model is built as `cls(config, tokenizer, **vocabularies)` from a config
+dataclass, the shared SubwordTokenizer and the label/word/character vocabularies it needs,
+so those inputs plus the weights are the whole model. A model directory holds
+
+    config.json          {"model_class", "seqlstm_version", "config": {...}, "vocabularies": [...]}
+    model.safetensors    the state_dict; a tied tensor (e.g. output layer = embedding) once
+    tokenizer/           SubwordTokenizer.save
+    vocab/NAME.json      Vocabulary.save, for each vocabulary the model was given
+
+Saving writes everything into a temporary sibling directory and renames it into place, so
+a crash never leaves a half-written model where a complete one was. Loading checks the files,
+the class name and the config, rebuilds the model and copies the weights in strictly; any
+problem is a CheckpointError that names the file and what does not match.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import types
+import typing
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_model
+from torch import nn
+
+from seqlstm.errors import CheckpointError
+from seqlstm.tokenizer import SubwordTokenizer
+from seqlstm.vocabulary import Vocabulary
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_DIR = "tokenizer"
+VOCAB_DIR = "vocab"
+
+M = TypeVar("M", bound="PretrainedModel")
+
+
+def seqlstm_version() -> str:
+    try:
+        return version("seqlstm")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+class PretrainedModel(nn.Module):
+    """Base class of models that save to and load from a model directory.
+
+    A subclass sets `config_class` (its config dataclass) and `vocabulary_names` (the keyword
+    arguments of its constructor that take a Vocabulary, or None where optional), and its
+    constructor takes `(config, tokenizer, **vocabularies)` and calls
+    `super().__init__(config, tokenizer, **vocabularies)`, which keeps them as `self.config`,
+    `self.tokenizer` and one attribute per vocabulary name.
+    """
+
+    config_class: ClassVar[type]
+    vocabulary_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self, config: Any, tokenizer: SubwordTokenizer, **vocabularies: Vocabulary | None
+    ) -> None:
+        super().__init__()
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} needs a {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        unknown = vocabularies.keys() - set(self.vocabulary_names)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} takes the vocabularies {self.vocabulary_names}, "
+                f"not {sorted(unknown)}"
+            )
+        self.config = config
+        self.tokenizer = tokenizer
+        for name in self.vocabulary_names:
+            setattr(self, name, vocabularies.get(name))
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write the model directory (replacing an older model there); returns its path.
+
+        Refuses (CheckpointError) to replace a non-empty directory that is not a model
+        directory, so a wrong path never deletes other files.
+        """
+        directory = Path(directory)
+        if (
+            directory.exists()
+            and not (directory / CONFIG_FILE).is_file()
+            and (not directory.is_dir() or any(directory.iterdir()))
+        ):
+            raise CheckpointError(
+                f"{directory} exists and is not a seqlstm model directory (no {CONFIG_FILE}); "
+                "refusing to overwrite it"
+            )
+        vocabularies = {
+            name: getattr(self, name)
+            for name in self.vocabulary_names
+            if getattr(self, name) is not None
+        }
+        header = {
+            "model_class": type(self).__name__,
+            "seqlstm_version": seqlstm_version(),
+            "config": dataclasses.asdict(self.config),
+            "vocabularies": sorted(vocabularies),
+        }
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
+        try:
+            (staging / CONFIG_FILE).write_text(json.dumps(header, indent=2) + "\n", "utf-8")
+            # save_model stores each group of tensors sharing memory (tied weights) once
+            save_model(self, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+            self.tokenizer.save(staging / TOKENIZER_DIR)
+            for name, vocabulary in vocabularies.items():
+                vocabulary.save(staging / VOCAB_DIR / f"{name}.json")
+            _replace_directory(staging, directory)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return directory
+
+    @classmethod
+    def from_pretrained(
+        cls: type[M], directory: str | os.PathLike, map_location: str | torch.device = "cpu"
+    ) -> M:
+        """Rebuild a model saved by `save_pretrained`, on `map_location`, in eval mode."""
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise CheckpointError(f"{directory}: no such model directory")
+        config_path = directory / CONFIG_FILE
+        header = _read_header(config_path) if config_path.is_file() else None
+        if header is not None and header["model_class"] != cls.__name__:
+            raise CheckpointError(
+                f"{directory} holds a {header['model_class']}, not a {cls.__name__}"
+            )
+        saved_vocabularies = header["vocabularies"] if header is not None else []
+        expected = [CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_DIR + "/"]
+        expected += [f"{VOCAB_DIR}/{name}.json" for name in saved_vocabularies]
+        missing = [name for name in expected if not (directory / name).exists()]
+        if missing:
+            raise CheckpointError(f"{directory} is incomplete: missing {', '.join(missing)}")
+        unknown = set(saved_vocabularies) - set(cls.vocabulary_names)
+        if unknown:
+            raise CheckpointError(
+                f"{config_path}: vocabularies {sorted(unknown)} are not used by {cls.__name__} "
+                f"(it takes {list(cls.vocabulary_names)})"
+            )
+        config = _config_from_dict(cls.config_class, header["config"], config_path)
+        tokenizer = SubwordTokenizer.load(directory / TOKENIZER_DIR)
+        vocabularies = {
+            name: Vocabulary.load(directory / VOCAB_DIR / f"{name}.json")
+            for name in saved_vocabularies
+        }
+        model = cls(config, tokenizer, **vocabularies).to(map_location)
+        _load_weights(model, directory / WEIGHTS_FILE, map_location)
+        return model.eval()
+
+
+def _read_header(path: Path) -> dict[str, Any]:
+    try:
+        header = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: not valid JSON ({err})") from None
+    if not (
+        isinstance(header, dict)
+        and isinstance(header.get("model_class"), str)
+        and isinstance(header.get("config"), dict)
+        and isinstance(header.get("vocabularies"), list)
+        and all(isinstance(name, str) for name in header["vocabularies"])
+    ):
+        raise CheckpointError(
+            f"{path}: expected a JSON object with model_class (a string), config (an object) "
+            "and vocabularies (a list of names)"
+        )
+    return header
+
+
+def _config_from_dict(config_class: type, values: dict[str, Any], path: Path) -> Any:
+    """The config dataclass from its JSON form; JSON lists go back to tuples where declared."""
+    fields = {field.name: field for field in dataclasses.fields(config_class)}
+    unknown = values.keys() - fields.keys()
+    if unknown:
+        raise CheckpointError(
+            f"{path}: config has fields {sorted(unknown)} that {config_class.__name__} lacks"
+        )
+    hints = typing.get_type_hints(config_class)
+    values = {
+        name: tuple(value) if isinstance(value, list) and _is_tuple_type(hints[name]) else value
+        for name, value in values.items()
+    }
+    try:
+        return config_class(**values)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a valid {config_class.__name__} ({err})") from None
+
+
+def _is_tuple_type(hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_tuple_type(arg) for arg in typing.get_args(hint))
+    return hint is tuple or origin is tuple
+
+
+def _load_weights(model: nn.Module, path: Path, map_location: str | torch.device) -> None:
+    """Copy the file's tensors into the model's, in place, so tied parameters stay tied."""
+    try:
+        # a safetensors file is a JSON header plus raw bytes: loading it runs no code
+        saved = load_file(path, device=str(map_location))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
+    own = model.state_dict()
+    problems = [f"unexpected tensor {name!r}" for name in sorted(saved.keys() - own.keys())]
+    for names in _alias_groups(own):
+        if not any(name in saved for name in names):
+            problems.append(f"missing tensor {' = '.join(repr(name) for name in names)}")
+    for name in sorted(saved.keys() & own.keys()):
+        if saved[name].shape != own[name].shape:
+            problems.append(
+                f"{name!r} has shape {tuple(saved[name].shape)} in the file but "
+                f"{tuple(own[name].shape)} in the model"
+            )
+    if problems:
+        raise CheckpointError(
+            f"{path} does not fit {type(model).__name__}:\n  " + "\n  ".join(problems)
+        )
+    model.load_state_dict(saved, strict=False)
+
+
+def _alias_groups(state: dict[str, torch.Tensor]) -> list[list[str]]:
+    """Names of the state_dict grouped by the memory they view (one group per tied tensor)."""
+    groups: dict[tuple, list[str]] = {}
+    for name, tensor in state.items():
+        if tensor.numel() == 0:  # empty tensors can share a null pointer without being tied
+            key: tuple = (name,)
+        else:
+            key = (
+                tensor.device,
+                tensor.untyped_storage().data_ptr(),
+                tensor.storage_offset(),
+                tuple(tensor.shape),
+                tensor.stride(),
+            )
+        groups.setdefault(key, []).append(name)
+    return list(groups.values())
+
+
+def _replace_directory(new: Path, target: Path) -> None:
+    """Move `new` to `target`; an old `target` is renamed away first and deleted after."""
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+    os.replace(target, old / target.name)
+    os.replace(new, target)
+    shutil.rmtree(old)
