@@ -1,0 +1,398 @@
+"""``load``: a Hugging Face hub id or local files -> a ``datasets.DatasetDict`` in one schema.
+
+Whatever the source, the result has the columns of docs/CONTRACTS.md and splits named
+``train``/``validation``/``test``:
+
+- tagging: ``tokens`` and ``tags``, lists of strings; tags are label names (hub ClassLabel
+  integers are mapped to their names) converted to the requested chunk scheme;
+- translation: one string column per language code;
+- text: ``text``, one string per row with line endings kept, so a split's text is
+  ``"".join(split["text"])`` whether a row holds a line (wikitext) or a whole split
+  (Tiny Shakespeare).
+
+Fetching (hub or files) and schema normalisation are separate steps: the ``normalize_*``
+functions take a DatasetDict shaped like the hub's and can be tested without a network.
+"""
+
+import logging
+import re
+from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Literal
+
+import datasets
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+from seqlstm.data.readers import iter_lines, read_conll, read_parallel, read_text
+from seqlstm.errors import DataError
+from seqlstm.tag_schemes import SCHEMES, convert_tags, detect_scheme
+
+logger = logging.getLogger(__name__)
+
+Task = Literal["tagging", "translation", "text"]
+TASKS = ("tagging", "translation", "text")
+SPLITS = ("train", "validation", "test")
+
+TAGGING_FEATURES = Features(
+    {"tokens": datasets.Sequence(Value("string")), "tags": datasets.Sequence(Value("string"))}
+)
+TEXT_FEATURES = Features({"text": Value("string")})
+
+# A split file is recognised by a name part (split at . _ -) starting with one of these,
+# e.g. train.txt, val.de, dev.conll, test_2016_flickr.en, wiki.valid.tokens.
+_SPLIT_PREFIXES = (
+    ("train", "train"),
+    ("val", "validation"),
+    ("dev", "validation"),
+    ("test", "test"),
+)
+_NAME_PARTS = re.compile(r"[._-]")
+
+
+def load(
+    source: str | PathLike,
+    task: Task,
+    *,
+    languages: Sequence[str] | None = None,
+    label_column: int | str = -1,
+    token_column: int | str = 0,
+    scheme: str | None = "IOB2",
+    hub_config: str | None = None,
+    validation_fraction: float | None = None,
+) -> DatasetDict:
+    """Load a data set for ``task`` from the hub or from local files, in the normalised schema.
+
+    ``source`` is local when the path exists: a directory with split files (``train*``,
+    ``valid*``/``val*``/``dev*``, ``test*``; for translation ``{split}.{language}``, e.g.
+    multi30k's ``val.de``) or a single file (a CoNLL file or a text file, which becomes the
+    ``train`` split). A path that does not exist but looks local (absolute, starting with
+    ``.`` or ``~``, or with more than one ``/``) is a DataError, never a hub request;
+    anything else is a hub id for ``datasets.load_dataset(source, hub_config)``.
+
+    ``label_column``/``token_column`` pick columns of a CoNLL file by index, or of a hub data
+    set by name or by index among its list-valued columns (for ``eriktks/conll2003`` those
+    are tokens, pos_tags, chunk_tags, ner_tags, the order of the file's columns, so -1 is the
+    NER tags either way). ``scheme`` is the chunk scheme of the returned tags, or None to
+    keep labels that are not chunk tags (POS). ``languages`` picks and orders the
+    translation columns (default: every language present). ``validation_fraction`` moves the
+    last part of ``train`` into a new ``validation`` split: by characters when ``train`` is a
+    single text (the first 90% / last 10% convention of Tiny Shakespeare), else by rows.
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+    path = Path(source).expanduser()
+    if path.exists():
+        raw = _read_local(path, task, label_column, token_column, scheme, languages)
+        # Local tags were converted by read_conll, which can name the line of a bad tag.
+        scheme, label_column, token_column = None, "tags", "tokens"
+    elif isinstance(source, PathLike) or _looks_local(str(source)):
+        raise DataError(f"{source}: no such file or directory")
+    else:
+        raw = _fetch_hub(str(source), hub_config)
+    if task == "tagging":
+        dsdict = normalize_tagging_dataset(raw, label_column, token_column, scheme)
+    elif task == "translation":
+        dsdict = normalize_translation_dataset(raw, languages)
+    else:
+        dsdict = normalize_text_dataset(raw)
+    if validation_fraction is not None:
+        dsdict = split_off_validation(dsdict, validation_fraction)
+    return dsdict
+
+
+def _looks_local(source: str) -> bool:
+    """Whether a missing ``source`` was meant as a path: hub ids are ``name`` or ``owner/name``."""
+    return source.startswith(("/", ".", "~")) or "\\" in source or source.count("/") > 1
+
+
+def _fetch_hub(source: str, config: str | None) -> DatasetDict:
+    try:
+        return datasets.load_dataset(source, config)
+    except (OSError, ValueError) as exc:  # OSError covers connection and not-found errors
+        raise DataError(
+            f"could not load {source!r} (config {config!r}) from the Hugging Face hub: {exc}; "
+            "offline, pass a local file or directory instead"
+        ) from exc
+
+
+# ---- local files -> a DatasetDict shaped like the normalised one ----
+
+
+def _read_local(
+    path: Path,
+    task: str,
+    label_column: int | str,
+    token_column: int | str,
+    scheme: str | None,
+    languages: Sequence[str] | None,
+) -> DatasetDict:
+    if task == "translation":
+        if path.is_file():
+            raise DataError(
+                f"{path}: translation needs a directory of {{split}}.{{language}} files"
+            )
+        by_split: dict[str, dict[str, Path]] = {}
+        for (split, language), file in _split_files(path, by_language=True).items():
+            by_split.setdefault(split, {})[language] = file
+        return DatasetDict(
+            {
+                split: Dataset.from_dict(_read_aligned(files, languages, f"{path} ({split})"))
+                for split, files in by_split.items()
+            }
+        )
+    files = {"train": path} if path.is_file() else _split_files(path, by_language=False)
+    if task == "tagging":
+        if not (isinstance(label_column, int) and isinstance(token_column, int)):
+            raise ValueError("label_column and token_column of CoNLL files are column indices")
+        return DatasetDict(
+            {
+                split: Dataset.from_list(
+                    read_conll(file, label_column, token_column, scheme_to=scheme),
+                    features=TAGGING_FEATURES,
+                )
+                for split, file in files.items()
+            }
+        )
+    # A single text file is one row, as on the hub's Tiny Shakespeare; the split files of a
+    # directory give one row a line, as on the hub's wikitext.
+    if path.is_file():
+        rows = {"train": [read_text(path)]}
+    else:
+        rows = {
+            split: [line for _, line in iter_lines(file, keepends=True)]
+            for split, file in files.items()
+        }
+    return DatasetDict(
+        {
+            split: Dataset.from_dict({"text": texts}, features=TEXT_FEATURES)
+            for split, texts in rows.items()
+        }
+    )
+
+
+def split_of(filename: str) -> str | None:
+    """The split a file name stands for (``"wiki.valid.tokens"`` -> ``"validation"``), or None."""
+    for part in _NAME_PARTS.split(filename.lower()):
+        for prefix, split in _SPLIT_PREFIXES:
+            if part.startswith(prefix):
+                return split
+    return None
+
+
+def _split_files(directory: Path, *, by_language: bool) -> dict:
+    """``{split: file}``, or ``{(split, language): file}`` with the suffix as the language."""
+    found: dict = {}
+    for file in sorted(directory.iterdir()):
+        if file.name.startswith(".") or not file.is_file():
+            continue
+        split = split_of(file.stem if by_language else file.name)
+        if split is None:
+            continue
+        key = (split, file.suffix.lstrip(".")) if by_language else split
+        if key in found:
+            raise DataError(
+                f"{directory}: both {found[key].name} and {file.name} look like the {key} "
+                "file; keep only one of them in the directory"
+            )
+        found[key] = file
+    if not found:
+        raise DataError(
+            f"{directory}: no split files (expected names like train*, valid*/val*/dev*, test*)"
+        )
+    return found
+
+
+def _read_aligned(
+    files: dict[str, Path], languages: Sequence[str] | None, where: str
+) -> dict[str, list[str]]:
+    """One column per language, from line-aligned files (checked pairwise against the first)."""
+    wanted = list(languages) if languages is not None else sorted(files)
+    missing = [language for language in wanted if language not in files]
+    if missing or len(wanted) < 2:
+        found = ", ".join(file.name for file in files.values())
+        raise DataError(f"{where}: need parallel files for {wanted}, found {found}")
+    first, *others = wanted
+    columns: dict[str, list[str]] = {}
+    for language in others:
+        pairs = read_parallel(files[first], files[language])
+        columns[first] = [src for src, _ in pairs]
+        columns[language] = [tgt for _, tgt in pairs]
+    return {language: columns[language] for language in wanted}
+
+
+# ---- normalisation of a hub-shaped DatasetDict ----
+
+
+def normalize_split_names(dsdict: DatasetDict) -> DatasetDict:
+    """Rename splits to train/validation/test (``valid``, ``dev`` ... -> ``validation``), in
+    that order. Splits with other names are left out, with a warning naming them.
+    """
+    renamed: dict[str, Dataset] = {}
+    for name, dataset in dsdict.items():
+        split = split_of(name)
+        if split is None:
+            logger.warning("split %r is not train/validation/test: left out", name)
+            continue
+        if split in renamed:
+            raise DataError(f"splits {list(dsdict)} have more than one {split} split")
+        renamed[split] = dataset
+    if not renamed:
+        raise DataError(f"no train/validation/test split among {list(dsdict)}")
+    return DatasetDict({split: renamed[split] for split in SPLITS if split in renamed})
+
+
+def _list_columns(features: Features) -> list[str]:
+    """Columns holding a list per row, in order (``datasets.Sequence``/``List``)."""
+    return [name for name, feature in features.items() if hasattr(feature, "feature")]
+
+
+def _column_name(features: Features, column: int | str, what: str) -> str:
+    if isinstance(column, str):
+        if column not in features:
+            raise DataError(f"no {what} column {column!r}; the columns are {list(features)}")
+        return column
+    candidates = _list_columns(features)
+    if not -len(candidates) <= column < len(candidates):
+        raise DataError(f"{what} column {column} but the list columns are {candidates}")
+    return candidates[column]
+
+
+def normalize_tagging_dataset(
+    dsdict: DatasetDict,
+    label_column: int | str = -1,
+    token_column: int | str = 0,
+    scheme: str | None = "IOB2",
+) -> DatasetDict:
+    """Columns ``tokens`` and ``tags`` (label-name strings in ``scheme``) and split names.
+
+    Columns are named, or counted among the list-valued columns. ClassLabel integers are
+    replaced by their names; the source scheme is detected over all splits together. With
+    ``scheme=None`` the label names are kept as they are.
+    """
+    if scheme is not None and scheme not in SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}: expected None or one of {SCHEMES}")
+    dsdict = normalize_split_names(dsdict)
+    columns: dict[str, tuple[list, list]] = {}
+    for split, dataset in dsdict.items():
+        label_name = _column_name(dataset.features, label_column, "label")
+        token_name = _column_name(dataset.features, token_column, "token")
+        labels = dataset[label_name][:]
+        names = getattr(dataset.features[label_name], "feature", None)
+        if isinstance(names, ClassLabel):
+            labels = [[names.names[label] for label in row] for row in labels]
+        elif any(not isinstance(label, str) for row in labels for label in row):
+            raise DataError(
+                f"{split} column {label_name!r} holds {names} values without label names "
+                "(expected strings or a ClassLabel)"
+            )
+        tokens = dataset[token_name][:]
+        for number, (words, tags) in enumerate(zip(tokens, labels, strict=True)):
+            if len(words) != len(tags):
+                raise DataError(f"{split} row {number}: {len(words)} tokens but {len(tags)} labels")
+        columns[split] = (tokens, labels)
+    if scheme is not None:
+        source_scheme = detect_scheme(tags for _, labels in columns.values() for tags in labels)
+        for split, (_, labels) in columns.items():
+            for number, tags in enumerate(labels):
+                try:
+                    labels[number] = convert_tags(tags, source_scheme, scheme)
+                except DataError as exc:
+                    raise DataError(f"{split} row {number}: {exc}") from None
+    return DatasetDict(
+        {
+            split: Dataset.from_dict({"tokens": tokens, "tags": labels}, features=TAGGING_FEATURES)
+            for split, (tokens, labels) in columns.items()
+        }
+    )
+
+
+def normalize_translation_dataset(
+    dsdict: DatasetDict, languages: Sequence[str] | None = None
+) -> DatasetDict:
+    """One string column per language (in ``languages`` order) and split names.
+
+    A ``translation`` column of ``{language: sentence}`` dicts (the WMT layout) is unpacked
+    first. ``languages=None`` keeps every string column. Rows where any language is empty or
+    blank are dropped, and how many is logged per split, so that no model sees an empty side.
+    """
+    dsdict = normalize_split_names(dsdict)
+    normalised = {}
+    for split, dataset in dsdict.items():
+        if "translation" in dataset.column_names:
+            dataset = dataset.flatten()
+            dataset = dataset.rename_columns(
+                {name: name.removeprefix("translation.") for name in dataset.column_names}
+            )
+        strings = [
+            name
+            for name, feature in dataset.features.items()
+            if isinstance(feature, Value) and feature.dtype in ("string", "large_string")
+        ]
+        wanted = list(languages) if languages is not None else strings
+        missing = [language for language in wanted if language not in strings]
+        if missing or len(wanted) < 2:
+            raise DataError(
+                f"{split}: translation needs two or more text columns; asked for {wanted}, "
+                f"the text columns are {strings}"
+            )
+        dataset = dataset.select_columns(wanted)
+        rows = zip(*(dataset[language][:] for language in wanted), strict=True)
+        keep = [number for number, texts in enumerate(rows) if all(t.strip() for t in texts)]
+        if len(keep) < len(dataset):
+            logger.warning(
+                "%s: dropped %d of %d sentence pairs with an empty side",
+                split,
+                len(dataset) - len(keep),
+                len(dataset),
+            )
+            dataset = dataset.select(keep)
+        normalised[split] = dataset
+    return DatasetDict(normalised)
+
+
+def normalize_text_dataset(dsdict: DatasetDict, text_column: str = "text") -> DatasetDict:
+    """The column ``text`` (rows kept as they are, empty lines included) and split names."""
+    dsdict = normalize_split_names(dsdict)
+    normalised = {}
+    for split, dataset in dsdict.items():
+        feature = dataset.features.get(text_column)
+        if not isinstance(feature, Value) or feature.dtype not in ("string", "large_string"):
+            raise DataError(
+                f"{split}: no text column {text_column!r}; the columns are {dataset.features}"
+            )
+        dataset = dataset.select_columns([text_column])
+        if text_column != "text":
+            dataset = dataset.rename_column(text_column, "text")
+        normalised[split] = dataset
+    return DatasetDict(normalised)
+
+
+def split_off_validation(dsdict: DatasetDict, fraction: float) -> DatasetDict:
+    """Move the last ``fraction`` of ``train`` into ``validation`` (no shuffling).
+
+    A ``train`` split of one ``text`` row is cut by characters, anything else by rows.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_fraction must be between 0 and 1, got {fraction}")
+    if "validation" in dsdict:
+        raise DataError("the data already has a validation split; drop validation_fraction")
+    if "train" not in dsdict:
+        raise DataError(f"no train split to take a validation split from: {list(dsdict)}")
+    train = dsdict["train"]
+    if train.column_names == ["text"] and len(train) == 1:
+        text = train[0]["text"]
+        cut, size = int(len(text) * (1 - fraction)), len(text)
+        pieces = {"train": [text[:cut]], "validation": [text[cut:]]}
+        parts = {
+            name: Dataset.from_dict({"text": rows}, features=TEXT_FEATURES)
+            for name, rows in pieces.items()
+        }
+    else:
+        cut, size = int(len(train) * (1 - fraction)), len(train)
+        parts = {"train": train.select(range(cut)), "validation": train.select(range(cut, size))}
+    if not 0 < cut < size:
+        raise DataError(
+            f"validation_fraction {fraction} of {size} leaves train or validation empty"
+        )
+    return DatasetDict({**dsdict, **parts})

@@ -1,0 +1,166 @@
+"""Readers for the three file formats: CoNLL columns, line-aligned parallel text, plain text.
+
+Every reader streams its file line by line as UTF-8 and reports a problem as a DataError
+naming the file and the 1-based line number, so a bad byte in line 180,000 of a corpus is
+found without a traceback through a decoder.
+"""
+
+import logging
+import re
+from collections.abc import Iterator
+from itertools import zip_longest
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from seqlstm.errors import DataError
+from seqlstm.tag_schemes import SCHEMES, convert_tags, detect_scheme, split_tag
+
+logger = logging.getLogger(__name__)
+
+_COLUMN_SEPARATOR = re.compile(r"[ \t]+")
+
+
+def iter_lines(path: str | PathLike, *, keepends: bool = False) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, line)`` for every line of a UTF-8 file, numbers starting at 1.
+
+    Lines end only at ``\\n`` (like ``wc -l``; a ``\\r`` before it goes with it), so a stray
+    U+2028 inside a sentence cannot shift the alignment of parallel files. A byte-order mark
+    at the start is dropped. Without ``keepends`` the line ending is removed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{path}:{number}: not valid UTF-8 (byte {raw[exc.start]:#04x} at column "
+                    f"{exc.start + 1}); re-encode the file as UTF-8"
+                ) from None
+            if number == 1:
+                line = line.removeprefix("\ufeff")
+            if not keepends:
+                line = line.removesuffix("\n").removesuffix("\r")
+            yield number, line
+
+
+def read_text(path: str | PathLike) -> str:
+    """The whole file as one string, checked to be UTF-8 line by line (line endings kept)."""
+    return "".join(line for _, line in iter_lines(path, keepends=True))
+
+
+def read_parallel(src_path: str | PathLike, tgt_path: str | PathLike) -> list[tuple[str, str]]:
+    """Line-aligned sentence pairs: line ``i`` of the source with line ``i`` of the target.
+
+    Every line pair is returned, empty ones included, so that ``pairs[i]`` is always line
+    ``i + 1`` of both files; the caller decides what to do with pairs where one side is
+    empty (:func:`seqlstm.data.load` drops them and logs how many). Line endings are removed,
+    other whitespace is kept. Files with different line counts raise a DataError naming both
+    files and both counts.
+    """
+    pairs: list[tuple[str, str]] = []
+    src_lines, tgt_lines = iter_lines(src_path), iter_lines(tgt_path)
+    for src, tgt in zip_longest(src_lines, tgt_lines):
+        if src is None or tgt is None:
+            src_count = len(pairs) + (src is not None) + sum(1 for _ in src_lines)
+            tgt_count = len(pairs) + (tgt is not None) + sum(1 for _ in tgt_lines)
+            raise DataError(
+                f"{src_path} has {src_count} lines but {tgt_path} has {tgt_count}: "
+                "parallel files must be line-aligned"
+            )
+        pairs.append((src[1], tgt[1]))
+    empty = sum(1 for src, tgt in pairs if not src.strip() or not tgt.strip())
+    if empty:
+        logger.info(
+            "%s / %s: %d of %d line pairs have an empty side", src_path, tgt_path, empty, len(pairs)
+        )
+    return pairs
+
+
+def read_conll(
+    path: str | PathLike,
+    label_column: int = -1,
+    token_column: int = 0,
+    scheme_from: str = "auto",
+    scheme_to: str | None = "IOB2",
+    *,
+    columns: bool = False,
+) -> list[dict[str, Any]]:
+    """Sentences of a CoNLL-style file: one token a line, columns split by spaces or tabs.
+
+    Blank lines separate sentences, ``-DOCSTART-`` lines are skipped, and every token line
+    must have as many columns as the first one. Returns one dict per sentence:
+    ``{"tokens": [...], "tags": [...]}`` taken from ``token_column`` and ``label_column``
+    (negative indices count from the right), plus ``"columns"``, the list of all columns
+    (each a list as long as the sentence), when ``columns=True``.
+
+    The labels are chunk tags converted from ``scheme_from`` (``"auto"``: detected over the
+    whole file with :func:`seqlstm.tag_schemes.detect_scheme`) to ``scheme_to``; with
+    ``scheme_to=None`` they are kept as they are, which is what POS or other non-chunk labels
+    need. Raises DataError, naming the file and line, for a wrong number of columns, a label
+    that is not a tag of the scheme, bad UTF-8, or a file without any sentence.
+    """
+    if scheme_from != "auto" and scheme_from not in SCHEMES:
+        raise ValueError(f"unknown scheme_from {scheme_from!r}: expected 'auto' or {SCHEMES}")
+    if scheme_to is not None and scheme_to not in SCHEMES:
+        raise ValueError(f"unknown scheme_to {scheme_to!r}: expected None or {SCHEMES}")
+    sentences: list[list[list[str]]] = []
+    current: list[list[str]] = []
+    width = 0
+    checked_tags: set[str] = set()
+    for number, line in iter_lines(path):
+        if line.startswith("-DOCSTART-") or not line.strip():
+            if current:
+                sentences.append(current)
+                current = []
+            continue
+        fields = _COLUMN_SEPARATOR.split(line.strip(" \t\r"))
+        if not width:
+            width = len(fields)
+            for name, index in (("token_column", token_column), ("label_column", label_column)):
+                if not -width <= index < width:
+                    raise DataError(
+                        f"{path}:{number}: {name}={index} but the file has {width} columns"
+                    )
+        if len(fields) != width:
+            raise DataError(
+                f"{path}:{number}: expected {width} columns (as in the first token line), "
+                f"found {len(fields)}: {line!r}"
+            )
+        if scheme_to is not None and fields[label_column] not in checked_tags:
+            _check_tag(fields[label_column], scheme_from, path, number)
+            checked_tags.add(fields[label_column])
+        current.append(fields)
+    if current:
+        sentences.append(current)
+    if not sentences:
+        raise DataError(f"{path}: no sentences (the file is empty or has only blank lines)")
+
+    examples = []
+    for rows in sentences:
+        by_column = [list(column) for column in zip(*rows, strict=True)]
+        example = {"tokens": by_column[token_column], "tags": by_column[label_column]}
+        if columns:
+            example["columns"] = by_column
+        examples.append(example)
+    if scheme_to is not None:
+        source_scheme = scheme_from
+        if scheme_from == "auto":
+            source_scheme = detect_scheme(example["tags"] for example in examples)
+            logger.info("%s: tags read as %s", path, source_scheme)
+        for example in examples:
+            example["tags"] = convert_tags(example["tags"], source_scheme, scheme_to)
+    return examples
+
+
+def _check_tag(tag: str, scheme: str, path: str | PathLike, number: int) -> None:
+    """Fail at the line of a bad tag, before conversion loses track of where it was."""
+    try:
+        prefix, _ = split_tag(tag)
+    except DataError as exc:
+        raise DataError(f"{path}:{number}: {exc} (pass scheme_to=None for other labels)") from None
+    if scheme in ("IOB1", "IOB2") and prefix in ("E", "S"):
+        raise DataError(f"{path}:{number}: {tag!r} is not an {scheme} tag (only B-/I-)")

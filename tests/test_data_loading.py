@@ -1,0 +1,350 @@
+"""load(): hub-shaped data sets (built here, offline) and local files give the same schema."""
+
+import logging
+from pathlib import Path
+
+import pytest
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
+
+from seqlstm.data import load, loading
+from seqlstm.data.loading import (
+    TAGGING_FEATURES,
+    normalize_tagging_dataset,
+    normalize_text_dataset,
+    normalize_translation_dataset,
+    split_of,
+    split_off_validation,
+)
+from seqlstm.errors import DataError
+from seqlstm.tag_schemes import convert_tags, is_valid_sequence
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+needs_shared_data = pytest.mark.skipif(
+    not SHARED_DATA.is_dir(), reason=f"real data not found at {SHARED_DATA}"
+)
+
+# The label names and column layout of eriktks/conll2003 (ner_tags shortened to what we use).
+NER = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+POS = ["NN", "NNP", "VBZ", "JJ", "CD"]
+CHUNK = ["O", "B-NP", "I-NP", "B-VP", "I-VP"]
+CONLL_FEATURES = Features(
+    {
+        "id": Value("string"),
+        "tokens": Sequence(Value("string")),
+        "pos_tags": Sequence(ClassLabel(names=POS)),
+        "chunk_tags": Sequence(ClassLabel(names=CHUNK)),
+        "ner_tags": Sequence(ClassLabel(names=NER)),
+    }
+)
+SENTENCES = {
+    "train": [
+        [("EU", "NNP", "B-NP", "B-ORG"), ("rejects", "VBZ", "B-VP", "O")],
+        [("Peter", "NNP", "B-NP", "B-PER"), ("Blackburn", "NNP", "I-NP", "I-PER")],
+        [("1996-08-22", "CD", "B-NP", "O")],
+    ],
+    "validation": [[("German", "JJ", "B-NP", "B-MISC"), ("BRUSSELS", "NNP", "I-NP", "B-LOC")]],
+    "test": [[("Smith", "NNP", "B-NP", "B-PER")]],
+}
+
+
+def conll_hub_like() -> DatasetDict:
+    """A DatasetDict shaped like datasets.load_dataset("eriktks/conll2003")."""
+    splits = {}
+    for split, sentences in SENTENCES.items():
+        rows = {name: [] for name in CONLL_FEATURES}
+        for number, sentence in enumerate(sentences):
+            tokens, pos, chunk, ner = zip(*sentence, strict=True)
+            rows["id"].append(str(number))
+            rows["tokens"].append(list(tokens))
+            rows["pos_tags"].append([POS.index(tag) for tag in pos])
+            rows["chunk_tags"].append([CHUNK.index(tag) for tag in chunk])
+            rows["ner_tags"].append([NER.index(tag) for tag in ner])
+        splits[split] = Dataset.from_dict(rows, features=CONLL_FEATURES)
+    return DatasetDict(splits)
+
+
+def write_conll_directory(directory: Path) -> Path:
+    """The same sentences as local files, named as in /work/shared/data/conll2003."""
+    directory.mkdir()
+    names = {"train": "train.txt", "validation": "valid.txt", "test": "test.txt"}
+    for split, sentences in SENTENCES.items():
+        blocks = ["\n".join(" ".join(row) for row in sentence) for sentence in sentences]
+        (directory / names[split]).write_text("\n\n".join(blocks) + "\n")
+    (directory / "README.md").write_text("not a split\n")
+    return directory
+
+
+def rows(dsdict: DatasetDict) -> dict[str, list[dict]]:
+    return {split: dataset.to_list() for split, dataset in dsdict.items()}
+
+
+@pytest.fixture
+def no_hub(monkeypatch):
+    """Fail the test if anything reaches datasets.load_dataset."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"hub called with {args}")
+
+    monkeypatch.setattr(loading.datasets, "load_dataset", refuse)
+
+
+def test_tagging_normalisation_maps_class_labels_to_names():
+    dsdict = normalize_tagging_dataset(conll_hub_like())
+    assert list(dsdict) == ["train", "validation", "test"]
+    assert dsdict["train"].features == TAGGING_FEATURES
+    assert dsdict["train"][1] == {"tokens": ["Peter", "Blackburn"], "tags": ["B-PER", "I-PER"]}
+    iobes = normalize_tagging_dataset(conll_hub_like(), scheme="IOBES")
+    assert iobes["train"][1]["tags"] == ["B-PER", "E-PER"]
+    assert iobes["validation"][0]["tags"] == ["S-MISC", "S-LOC"]
+
+
+def test_tagging_label_column_by_index_or_name():
+    # The list columns tokens, pos_tags, chunk_tags, ner_tags are the file's columns 0..3.
+    pos = normalize_tagging_dataset(conll_hub_like(), label_column=1, scheme=None)
+    assert pos["train"][0]["tags"] == ["NNP", "VBZ"]
+    chunks = normalize_tagging_dataset(conll_hub_like(), label_column="chunk_tags")
+    assert chunks["validation"][0]["tags"] == ["B-NP", "I-NP"]
+    with pytest.raises(DataError, match="is not a chunk tag"):
+        normalize_tagging_dataset(conll_hub_like(), label_column="pos_tags")
+    with pytest.raises(DataError, match=r"no label column 'ner'.*'ner_tags'"):
+        normalize_tagging_dataset(conll_hub_like(), label_column="ner")
+    with pytest.raises(DataError, match="label column 4 but the list columns are"):
+        normalize_tagging_dataset(conll_hub_like(), label_column=4)
+
+
+def test_tagging_integers_without_names_are_rejected():
+    dataset = Dataset.from_dict({"tokens": [["a"]], "tags": [[3]]})
+    with pytest.raises(DataError, match="without label names"):
+        normalize_tagging_dataset(DatasetDict({"train": dataset}))
+    uneven = Dataset.from_dict({"tokens": [["a"], ["b", "c"]], "tags": [["O"], ["O"]]})
+    with pytest.raises(DataError, match="train row 1: 2 tokens but 1 labels"):
+        normalize_tagging_dataset(DatasetDict({"train": uneven}))
+
+
+def test_local_and_hub_tagging_give_identical_datasets(tmp_path, no_hub):
+    local = load(write_conll_directory(tmp_path / "conll"), "tagging", scheme="IOBES")
+    hub = normalize_tagging_dataset(conll_hub_like(), scheme="IOBES")
+    assert list(local) == list(hub) == ["train", "validation", "test"]
+    assert all(local[split].features == hub[split].features for split in hub)
+    assert rows(local) == rows(hub)
+
+
+def test_load_from_hub_id_normalises(monkeypatch):
+    calls = []
+
+    def fake_load_dataset(source, config):
+        calls.append((source, config))
+        data = conll_hub_like()
+        return DatasetDict({"train": data["train"], "valid": data["validation"]})
+
+    monkeypatch.setattr(loading.datasets, "load_dataset", fake_load_dataset)
+    dsdict = load("eriktks/conll2003", "tagging", hub_config="conll2003")
+    assert calls == [("eriktks/conll2003", "conll2003")]
+    assert list(dsdict) == ["train", "validation"]
+    assert dsdict["validation"][0]["tags"] == ["B-MISC", "B-LOC"]
+
+
+def test_hub_failure_becomes_data_error(monkeypatch):
+    def offline(source, config):
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(loading.datasets, "load_dataset", offline)
+    with pytest.raises(DataError, match=r"could not load 'karpathy/tiny_shakespeare'.*offline"):
+        load("karpathy/tiny_shakespeare", "text")
+
+
+@pytest.mark.parametrize("source", ["./missing", "/no/such/dir", "~/nope", "data/conll/train"])
+def test_missing_local_looking_path_is_not_a_hub_call(source, no_hub):
+    with pytest.raises(DataError, match="no such file"):
+        load(source, "tagging")
+
+
+def test_unknown_task():
+    with pytest.raises(ValueError, match="unknown task"):
+        load("x", "parsing")
+
+
+def multi30k_hub_like() -> DatasetDict:
+    """Shaped like bentrevett/multi30k: columns en, de; one pair with an empty side."""
+    return DatasetDict(
+        {
+            "train": Dataset.from_dict(
+                {"en": ["Two dogs.", "", "A man."], "de": ["Zwei Hunde.", "Leer.", "Ein Mann."]}
+            ),
+            "validation": Dataset.from_dict({"en": ["A cat."], "de": ["Eine Katze."]}),
+            "test": Dataset.from_dict({"en": ["A bird."], "de": ["Ein Vogel."]}),
+        }
+    )
+
+
+def test_translation_normalisation_drops_empty_pairs_and_logs(caplog):
+    with caplog.at_level(logging.WARNING, logger="seqlstm.data.loading"):
+        dsdict = normalize_translation_dataset(multi30k_hub_like(), languages=("de", "en"))
+    assert dsdict["train"].column_names == ["de", "en"]
+    assert dsdict["train"]["en"][:] == ["Two dogs.", "A man."]
+    assert "train: dropped 1 of 3 sentence pairs" in caplog.text
+    with pytest.raises(DataError, match=r"asked for \['en', 'fr'\]"):
+        normalize_translation_dataset(multi30k_hub_like(), languages=("en", "fr"))
+
+
+def test_translation_wmt_layout():
+    pairs = [{"de": "Hallo", "en": "Hello"}, {"de": "Welt", "en": "World"}]
+    dsdict = DatasetDict({"train": Dataset.from_dict({"translation": pairs})})
+    normalised = normalize_translation_dataset(dsdict, languages=("en", "de"))
+    assert normalised["train"].to_list() == [
+        {"en": "Hello", "de": "Hallo"},
+        {"en": "World", "de": "Welt"},
+    ]
+
+
+def write_multi30k_directory(directory: Path) -> Path:
+    directory.mkdir()
+    names = {"train": "train", "validation": "val", "test": "test_2016_flickr"}
+    for split, dataset in multi30k_hub_like().items():
+        for language in ("en", "de"):
+            lines = dataset[language][:]
+            (directory / f"{names[split]}.{language}").write_text("\n".join(lines) + "\n")
+    (directory / "train.fr").write_text("Deux chiens.\nVide.\nUn homme.\n")
+    return directory
+
+
+def test_local_and_hub_translation_give_identical_datasets(tmp_path, no_hub):
+    directory = write_multi30k_directory(tmp_path / "multi30k")
+    local = load(directory, "translation", languages=("en", "de"))
+    hub = normalize_translation_dataset(multi30k_hub_like(), languages=("en", "de"))
+    assert list(local) == ["train", "validation", "test"]
+    assert all(local[split].features == hub[split].features for split in hub)
+    assert rows(local) == rows(hub)
+    # fr exists only for train, so asking for it (or for all languages) is an error.
+    with pytest.raises(
+        DataError, match=r"multi30k \(test\): need parallel files for \['en', 'fr'\]"
+    ):
+        load(directory, "translation", languages=("en", "fr"))
+
+
+def test_local_translation_misaligned(tmp_path):
+    directory = tmp_path / "mt"
+    directory.mkdir()
+    (directory / "train.en").write_text("a\nb\nc\n")
+    (directory / "train.de").write_text("x\ny\n")
+    with pytest.raises(DataError, match=r"train.de has 2 lines but .*train.en has 3"):
+        load(directory, "translation")
+    with pytest.raises(DataError, match="translation needs a directory"):
+        load(directory / "train.en", "translation")
+
+
+def test_text_single_file_with_validation_fraction(tmp_path):
+    text = "".join(f"line {i}\n" for i in range(100))
+    path = tmp_path / "input.txt"
+    path.write_text(text)
+    dsdict = load(path, "text", validation_fraction=0.1)
+    cut = int(len(text) * 0.9)
+    assert dsdict["train"]["text"][:] == [text[:cut]]
+    assert dsdict["validation"]["text"][:] == [text[cut:]]
+    assert list(load(path, "text")) == ["train"]
+
+
+def test_text_directory_gives_lines_like_wikitext(tmp_path):
+    directory = tmp_path / "wikitext"
+    directory.mkdir()
+    contents = {"train": " = Title = \n \n Body .\n", "valid": " V\n", "test": " T\n\n"}
+    for split, content in contents.items():
+        (directory / f"wiki.{split}.tokens").write_text(content)
+    dsdict = load(directory, "text")
+    assert list(dsdict) == ["train", "validation", "test"]
+    assert dsdict["train"]["text"][:] == [" = Title = \n", " \n", " Body .\n"]
+    assert "".join(dsdict["test"]["text"][:]) == contents["test"]
+
+
+def test_text_normalisation_of_hub_shapes():
+    shakespeare = DatasetDict(
+        {split: Dataset.from_dict({"text": [f"{split} text"]}) for split in ("train", "validation")}
+    )
+    assert normalize_text_dataset(shakespeare)["validation"][0] == {"text": "validation text"}
+    with pytest.raises(DataError, match="no text column 'text'"):
+        normalize_text_dataset(DatasetDict({"train": Dataset.from_dict({"content": ["x"]})}))
+
+
+def test_split_names(caplog):
+    assert [split_of(name) for name in ("train.txt", "val.de", "dev", "eng.testa")] == [
+        "train",
+        "validation",
+        "validation",
+        "test",
+    ]
+    assert split_of("test_2016_flickr") == "test"
+    assert split_of("wiki.valid.tokens") == "validation"
+    assert split_of("README.md") is None
+    data = DatasetDict(
+        {
+            "unsupervised": Dataset.from_dict({"text": ["u"]}),
+            "train": Dataset.from_dict({"text": ["t"]}),
+        }
+    )
+    with caplog.at_level(logging.WARNING, logger="seqlstm.data.loading"):
+        assert list(normalize_text_dataset(data)) == ["train"]
+    assert "'unsupervised' is not train/validation/test" in caplog.text
+
+
+def test_ambiguous_split_files(tmp_path):
+    directory = tmp_path / "two_trains"
+    directory.mkdir()
+    (directory / "train.txt").write_text("a O\n")
+    (directory / "train_extra.txt").write_text("b O\n")
+    with pytest.raises(DataError, match="both train.txt and train_extra.txt look like the train"):
+        load(directory, "tagging")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="no split files"):
+        load(empty, "tagging")
+
+
+def test_split_off_validation_by_rows_and_errors():
+    train = Dataset.from_dict({"en": [str(i) for i in range(10)], "de": ["x"] * 10})
+    dsdict = split_off_validation(DatasetDict({"train": train}), 0.2)
+    assert dsdict["train"]["en"][:] == [str(i) for i in range(8)]
+    assert dsdict["validation"]["en"][:] == ["8", "9"]
+    with pytest.raises(DataError, match="already has a validation split"):
+        split_off_validation(dsdict, 0.2)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        split_off_validation(DatasetDict({"train": train}), 1.0)
+    with pytest.raises(DataError, match="leaves train or validation empty"):
+        split_off_validation(DatasetDict({"train": train.select([0])}), 0.5)
+
+
+@pytest.fixture(scope="module")
+def real_conll():
+    return load(SHARED_DATA / "conll2003", "tagging")
+
+
+@needs_shared_data
+def test_real_conll2003(real_conll):
+    expected = {"train": (14041, 203621), "validation": (3250, 51362), "test": (3453, 46435)}
+    assert list(real_conll) == ["train", "validation", "test"]
+    for split, (sentences, tokens) in expected.items():
+        dataset = real_conll[split]
+        assert dataset.features == TAGGING_FEATURES
+        assert len(dataset) == sentences
+        assert sum(len(tokens) for tokens in dataset["tokens"][:]) == tokens
+    tags = real_conll["train"]["tags"][:]
+    assert {tag for row in tags for tag in row} == set(NER)
+    # Round trip through IOBES gives back the file's IOB2 tags.
+    for row in tags:
+        assert is_valid_sequence(row, "IOB2")
+        assert convert_tags(convert_tags(row, "IOB2", "IOBES"), "IOBES", "IOB2") == row
+
+
+@needs_shared_data
+def test_real_multi30k_and_shakespeare():
+    multi30k = load(SHARED_DATA / "multi30k", "translation", languages=("en", "de"))
+    counts = {split: len(dataset) for split, dataset in multi30k.items()}
+    assert counts == {"train": 29000, "validation": 1014, "test": 1000}
+    assert multi30k["train"].column_names == ["en", "de"]
+    assert multi30k["train"][0]["de"].startswith("Zwei junge weiße Männer")
+    shakespeare = load(
+        SHARED_DATA / "tinyshakespeare" / "input.txt", "text", validation_fraction=0.1
+    )
+    train, validation = shakespeare["train"][0]["text"], shakespeare["validation"][0]["text"]
+    assert len(train) + len(validation) == 1_115_394
+    assert len(train) == int(1_115_394 * 0.9)
+    assert train.startswith("First Citizen:")

@@ -1,0 +1,161 @@
+"""CoNLL, parallel and plain-text readers: content, schemes, errors that name the line."""
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from seqlstm.data import read_conll, read_parallel, read_text
+from seqlstm.data.readers import iter_lines
+from seqlstm.errors import DataError
+from seqlstm.tag_schemes import is_valid_sequence
+
+FIXTURE = Path(__file__).parent / "fixtures" / "data_conll_iob1.txt"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+needs_shared_data = pytest.mark.skipif(
+    not SHARED_DATA.is_dir(), reason=f"real data not found at {SHARED_DATA}"
+)
+
+
+def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    return path
+
+
+def test_read_conll_converts_iob1_to_iob2():
+    examples = read_conll(FIXTURE)
+    assert [e["tokens"] for e in examples] == [
+        ["EU", "rejects", "German", "call"],
+        ["Peter", "Blackburn", "Smith"],
+        ["BRUSSELS", "1996-08-22"],
+    ]
+    assert [e["tags"] for e in examples] == [
+        ["B-ORG", "O", "B-MISC", "O"],
+        ["B-PER", "I-PER", "B-PER"],
+        ["B-LOC", "O"],
+    ]
+    assert "columns" not in examples[0]
+
+
+def test_read_conll_other_schemes_and_columns():
+    raw = read_conll(FIXTURE, scheme_to=None, columns=True)
+    assert raw[1]["tags"] == ["I-PER", "I-PER", "B-PER"]
+    assert raw[1]["columns"] == [
+        ["Peter", "Blackburn", "Smith"],
+        ["NNP", "NNP", "NNP"],
+        ["B-NP", "I-NP", "I-NP"],
+        ["I-PER", "I-PER", "B-PER"],
+    ]
+    iobes = read_conll(FIXTURE, scheme_from="IOB1", scheme_to="IOBES")
+    assert iobes[1]["tags"] == ["B-PER", "E-PER", "S-PER"]
+    chunks = read_conll(FIXTURE, label_column=2)
+    assert chunks[0]["tags"] == ["B-NP", "B-VP", "B-NP", "I-NP"]
+    pos = read_conll(FIXTURE, label_column=1, token_column=-1, scheme_to=None)
+    assert pos[0] == {"tokens": ["I-ORG", "O", "I-MISC", "O"], "tags": ["NNP", "VBZ", "JJ", "NN"]}
+
+
+def test_non_chunk_labels_need_scheme_none():
+    with pytest.raises(DataError, match=r"data_conll_iob1.txt:3: 'NNP' is not a chunk tag.*None"):
+        read_conll(FIXTURE, label_column=1)
+
+
+def test_wrong_column_count_names_file_line_and_counts(tmp_path):
+    path = write(tmp_path, "bad.txt", "a X O\nb Y O\n\nc Z\n")
+    with pytest.raises(DataError, match=r"bad.txt:4: expected 3 columns .*found 2"):
+        read_conll(path)
+
+
+def test_label_column_out_of_range(tmp_path):
+    path = write(tmp_path, "two.txt", "a O\n")
+    with pytest.raises(DataError, match=r"two.txt:1: label_column=2 but the file has 2 columns"):
+        read_conll(path, label_column=2)
+
+
+def test_explicit_scheme_rejects_other_prefixes(tmp_path):
+    path = write(tmp_path, "iobes.txt", "a B-X\nb E-X\n\nc S-Y\n")
+    with pytest.raises(DataError, match=r"iobes.txt:2: 'E-X' is not an IOB2 tag"):
+        read_conll(path, scheme_from="IOB2")
+    assert read_conll(path)[1]["tags"] == ["B-Y"]  # auto-detected IOBES
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "-DOCSTART- O\n\n"])
+def test_file_without_sentences_is_an_error(tmp_path, content):
+    path = write(tmp_path, "empty.txt", content)
+    with pytest.raises(DataError, match="empty.txt: no sentences"):
+        read_conll(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        read_conll(tmp_path / "nope.txt")
+
+
+def test_bad_utf8_names_the_line(tmp_path):
+    path = write(tmp_path, "latin1.txt", b"a O\nb O\n" + "Müller B-PER\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin1.txt:3: not valid UTF-8 \(byte 0xfc at column 2\)"):
+        read_conll(path)
+    with pytest.raises(DataError, match="latin1.txt:3"):
+        read_text(path)
+
+
+def test_bom_crlf_and_non_breaking_space(tmp_path):
+    # A non-breaking space belongs to the token: only spaces and tabs separate columns.
+    path = write(tmp_path, "crlf.txt", "\ufeffNew\u00a0York I-LOC\r\nis O\r\n")
+    assert read_conll(path) == [{"tokens": ["New\u00a0York", "is"], "tags": ["B-LOC", "O"]}]
+
+
+def test_read_parallel_keeps_alignment_and_empty_lines(tmp_path, caplog):
+    src = write(tmp_path, "x.en", "one\n\nthree \nfour")
+    tgt = write(tmp_path, "x.de", "eins\nzwei\n   \nvier\n")
+    with caplog.at_level(logging.INFO, logger="seqlstm.data.readers"):
+        pairs = read_parallel(src, tgt)
+    assert pairs == [("one", "eins"), ("", "zwei"), ("three ", "   "), ("four", "vier")]
+    assert "2 of 4 line pairs have an empty side" in caplog.text
+
+
+def test_read_parallel_line_u2028_does_not_split(tmp_path):
+    src = write(tmp_path, "u.en", "a\u2028b\nc\n")
+    tgt = write(tmp_path, "u.de", "x\ny\n")
+    assert read_parallel(src, tgt) == [("a\u2028b", "x"), ("c", "y")]
+
+
+@pytest.mark.parametrize("longer", ["src", "tgt"])
+def test_read_parallel_different_line_counts(tmp_path, longer):
+    short = write(tmp_path, "short.txt", "a\nb\n")
+    long = write(tmp_path, "long.txt", "a\nb\nc\nd\ne\n")
+    src, tgt = (long, short) if longer == "src" else (short, long)
+    counts = (5, 2) if longer == "src" else (2, 5)
+    pattern = rf"{src.name} has {counts[0]} lines but .*{tgt.name} has {counts[1]}"
+    with pytest.raises(DataError, match=pattern):
+        read_parallel(src, tgt)
+
+
+def test_read_text_and_lines(tmp_path):
+    content = "First Citizen:\r\nBefore we proceed\n\nno newline at end"
+    path = write(tmp_path, "t.txt", content)
+    assert read_text(path) == content
+    assert list(iter_lines(path)) == [
+        (1, "First Citizen:"),
+        (2, "Before we proceed"),
+        (3, ""),
+        (4, "no newline at end"),
+    ]
+
+
+@needs_shared_data
+def test_real_conll2003_validation_split():
+    # The train and test counts are checked through load() in test_data_loading.py.
+    examples = read_conll(SHARED_DATA / "conll2003" / "valid.txt", scheme_to=None, columns=True)
+    assert len(examples) == 3250
+    assert sum(len(e["tokens"]) for e in examples) == 51362
+    assert all(len(e["columns"]) == 4 for e in examples)
+    assert all(is_valid_sequence(e["tags"], "IOB2") for e in examples)  # README: IOB2
+
+
+@needs_shared_data
+def test_real_multi30k_is_aligned():
+    directory = SHARED_DATA / "multi30k"
+    pairs = read_parallel(directory / "val.en", directory / "val.de")
+    assert len(pairs) == 1014
+    assert all(en.strip() and de.strip() for en, de in pairs)
