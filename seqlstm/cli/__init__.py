@@ -1,0 +1,77 @@
+"""The `seqlstm` console script.
+
+Each subcommand is a `Command` (seqlstm/cli/command.py) listed in the `COMMANDS` of the module
+for its task: `tokenizer.py` here, and one module per model. `seqlstm evaluate --task NAME`
+dispatches to the `EVALUATIONS` those modules list. Run functions import what they need
+themselves, so `seqlstm --help` stays fast (no torch import). Bad input (DataError,
+CheckpointError) ends the command with a one-line message on stderr and exit status 2, never a
+traceback.
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib.metadata import version
+from pathlib import Path
+
+from seqlstm.cli import tokenizer
+from seqlstm.cli.command import Command, Evaluation
+from seqlstm.errors import CheckpointError, DataError
+
+_TASK_MODULES = (tokenizer,)
+
+EVALUATIONS: list[Evaluation] = [
+    evaluation for module in _TASK_MODULES for evaluation in getattr(module, "EVALUATIONS", [])
+]
+
+
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--task", required=True, choices=[e.task for e in EVALUATIONS], help="what to evaluate"
+    )
+    parser.add_argument("--model", type=Path, required=True, metavar="DIR", help="model directory")
+    parser.add_argument("--data", type=Path, metavar="FILE", help="evaluation data")
+    parser.add_argument("--batch-size", type=int, default=64, help="(default: 64)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    for evaluation in EVALUATIONS:
+        evaluation.add_arguments(parser.add_argument_group(f"--task {evaluation.task}"))
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    next(e for e in EVALUATIONS if e.task == args.task).run(args)
+
+
+COMMANDS: list[Command] = [
+    command for module in _TASK_MODULES for command in getattr(module, "COMMANDS", [])
+]
+if EVALUATIONS:
+    COMMANDS.append(
+        Command("evaluate", "score a saved model on data", _evaluate_arguments, _evaluate)
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seqlstm", description="LSTM sequence models: tagging, translation, language models."
+    )
+    parser.add_argument("--version", action="version", version=f"seqlstm {version('seqlstm')}")
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        subparser = subcommands.add_parser(
+            command.name, help=command.help, description=command.help
+        )
+        command.add_arguments(subparser)
+        subparser.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line argv (default sys.argv[1:]); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (DataError, CheckpointError) as err:
+        message = "; ".join(line.strip() for line in str(err).splitlines())
+        print(f"seqlstm {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,5 @@
+import sys
+
+from seqlstm.cli import main
+
+sys.exit(main())
