@@ -1,0 +1,358 @@
+"""LSTMLanguageModel: an AWD-LSTM language model over the shared SentencePiece tokenizer.
+
+Merity, Keskar & Socher (2018), "Regularizing and Optimizing LSTM Language Models":
+
+    token ids [B, T]
+    -> SharedEmbedding, with embedding dropout (whole word types)   [B, T, E]
+    -> locked dropout -> LSTM 1 -> locked dropout -> ... -> LSTM n   [B, T, H_n]
+    -> locked dropout -> projection to E if H_n != E (tied only)     [B, T, E]
+    -> output layer, its weight tied to the embedding table          [B, T, V]
+
+Each layer is a torch.nn.LSTM (cuDNN on a GPU) whose hidden-to-hidden matrix gets DropConnect
+in training. Layer sizes may differ: layers 1..n-1 have hidden_size units, the last one
+`output_size` (by default the embedding size when tied, so no projection is needed).
+
+The same class models characters, subwords or words: the level is the tokenizer's model type
+(SentencePiece "char", "bpe" or "unigram"; a word-level model is a unigram/BPE model whose
+vocabulary holds whole words). `evaluate` reports perplexity per token, bits per character
+and perplexity per word for any of them; see its docstring for the normalisations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seqlstm.embedding import SharedEmbedding
+from seqlstm.lm_data import LMBatch, encode_stream, evaluate_stream, token_nll
+from seqlstm.metrics import bits_per_character, perplexity, perplexity_per_word
+from seqlstm.pretrained import PretrainedModel
+from seqlstm.tokenizer import SubwordTokenizer, normalize
+from seqlstm.training import StepOutput
+
+# One (h, c) pair per layer, each FloatTensor[1, B, H_layer].
+Hidden = list[tuple[Tensor, Tensor]]
+
+
+@dataclass
+class LanguageModelConfig:
+    """Sizes and regularisation; the defaults are AWD-LSTM's word-level WikiText-2 setup."""
+
+    embedding_dim: int = 400
+    hidden_size: int = 1150  # every layer but the last
+    num_layers: int = 3
+    output_size: int | None = None  # last layer; None: embedding_dim if tied, else hidden_size
+    tie_weights: bool = True
+    dropout_embedding: float = 0.1  # drops whole word types from the embedding ("dropoute")
+    dropout_input: float = 0.65  # locked dropout on the LSTM input ("dropouti")
+    dropout_hidden: float = 0.3  # locked dropout between LSTM layers ("dropouth")
+    dropout_output: float = 0.4  # locked dropout on the last layer's output ("dropout")
+    weight_drop: float = 0.5  # DropConnect on the hidden-to-hidden matrices ("wdrop")
+
+    def __post_init__(self) -> None:
+        if self.num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {self.num_layers}")
+        for name in ("dropout_embedding", "dropout_input", "dropout_hidden", "dropout_output"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not 0.0 <= self.weight_drop < 1.0:
+            raise ValueError(f"weight_drop must be in [0, 1), got {self.weight_drop}")
+
+    def layer_sizes(self) -> list[int]:
+        """Hidden size of each LSTM layer, bottom to top."""
+        last = self.output_size
+        if last is None:
+            last = self.embedding_dim if self.tie_weights else self.hidden_size
+        return [self.hidden_size] * (self.num_layers - 1) + [last]
+
+
+class EmbeddingDropout(nn.Module):
+    """Drop whole word types: every occurrence of a dropped type in the batch is zeroed.
+
+    Equivalent to AWD-LSTM's dropout on the rows of the embedding matrix, applied to the
+    looked-up vectors instead, so that the embedding module stays a plain lookup. Survivors
+    are scaled by 1 / (1 - p).
+    """
+
+    def __init__(self, vocab_size: int, p: float) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.p = p
+
+    def forward(self, token_ids: Tensor, embedded: Tensor) -> Tensor:
+        """token_ids [B, T], embedded [B, T, E] -> [B, T, E]."""
+        if not self.training or self.p == 0.0:
+            return embedded
+        keep = embedded.new_empty(self.vocab_size).bernoulli_(1.0 - self.p) / (1.0 - self.p)
+        return embedded * keep[token_ids].unsqueeze(-1)
+
+
+class LockedDropout(nn.Module):
+    """Variational dropout (Gal & Ghahramani, 2016): one mask per sequence for all time steps."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, T, D] -> [B, T, D]."""
+        if not self.training or self.p == 0.0:
+            return x
+        mask = x.new_empty(x.size(0), 1, x.size(2)).bernoulli_(1.0 - self.p) / (1.0 - self.p)
+        return x * mask
+
+
+class WeightDropLSTM(nn.Module):
+    """One nn.LSTM layer with DropConnect (Wan et al., 2013) on its hidden-to-hidden matrix.
+
+    The raw matrix stays a registered Parameter (`lstm.weight_hh_l0`); in training a dropped
+    copy is made on every forward call, i.e. one mask per window, shared by all time steps and
+    all sequences of the batch. In eval mode, or with weight_drop=0, it is nn.LSTM unchanged.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, weight_drop: float) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True)
+        self.weight_drop = weight_drop
+
+    def forward(
+        self, x: Tensor, state: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """x: [B, T, I], state: (h, c) each [1, B, H] or None (zeros) -> ([B, T, H], (h, c))."""
+        if not self.training or self.weight_drop == 0.0:
+            return self.lstm(x, state)
+        lstm = self.lstm
+        weights = [
+            lstm.weight_ih_l0,
+            F.dropout(lstm.weight_hh_l0, self.weight_drop),
+            lstm.bias_ih_l0,
+            lstm.bias_hh_l0,
+        ]
+        # One contiguous buffer, back to back in cuDNN's order (as flatten_parameters lays it
+        # out), so cuDNN can use it as it is instead of re-packing the weights on every call.
+        flat = torch.cat([w.reshape(-1) for w in weights])
+        chunks = flat.split([w.numel() for w in weights])
+        weights = [chunk.view_as(w) for chunk, w in zip(chunks, weights, strict=True)]
+        if state is None:
+            zeros = x.new_zeros(1, x.size(0), lstm.hidden_size)
+            state = (zeros, zeros)
+        # the functional form of nn.LSTM.forward: has_biases, num_layers, dropout, train,
+        # bidirectional, batch_first
+        output, h, c = torch.lstm(x, state, weights, True, 1, 0.0, True, False, True)
+        return output, (h, c)
+
+
+class LSTMLanguageModel(PretrainedModel):
+    """AWD-LSTM language model; see the module docstring for the architecture.
+
+    forward(input_ids[B, T], hidden) -> (logits[B, T, V], hidden); `hidden` is carried from
+    one window to the next by the caller (`seqlstm.lm_data.TBPTTStep`, `evaluate_stream`).
+    """
+
+    config_class = LanguageModelConfig
+
+    def __init__(self, config: LanguageModelConfig, tokenizer: SubwordTokenizer) -> None:
+        super().__init__(config, tokenizer)
+        vocab_size = len(tokenizer)
+        self.embedding = SharedEmbedding(vocab_size, config.embedding_dim, tokenizer.pad_id)
+        self.embedding_dropout = EmbeddingDropout(vocab_size, config.dropout_embedding)
+        self.input_dropout = LockedDropout(config.dropout_input)
+        sizes = config.layer_sizes()
+        input_sizes = [self.embedding.output_dim, *sizes[:-1]]
+        self.layers = nn.ModuleList(
+            WeightDropLSTM(i, h, config.weight_drop)
+            for i, h in zip(input_sizes, sizes, strict=True)
+        )
+        self.hidden_dropout = LockedDropout(config.dropout_hidden)
+        self.output_dropout = LockedDropout(config.dropout_output)
+        decoder_input = config.embedding_dim if config.tie_weights else sizes[-1]
+        self.projection: nn.Module = nn.Identity()
+        if sizes[-1] != decoder_input:
+            self.projection = nn.Linear(sizes[-1], decoder_input)
+        self.decoder = nn.Linear(decoder_input, vocab_size)
+        nn.init.zeros_(self.decoder.bias)
+        if config.tie_weights:
+            self.embedding.tie(self.decoder)
+
+    def init_hidden(self, batch_size: int) -> Hidden:
+        """The zero state, the same as passing hidden=None."""
+        weight = self.decoder.weight
+        return [
+            (weight.new_zeros(1, batch_size, h), weight.new_zeros(1, batch_size, h))
+            for h in self.config.layer_sizes()
+        ]
+
+    def forward(self, input_ids: Tensor, hidden: Hidden | None = None) -> tuple[Tensor, Hidden]:
+        """input_ids: LongTensor[B, T]; hidden: the state after the previous window, or None.
+
+        Returns (logits FloatTensor[B, T, V], the state after the last step of this window).
+        """
+        x = self.embedding_dropout(input_ids, self.embedding(input_ids))
+        x = self.input_dropout(x)
+        new_hidden: Hidden = []
+        for i, layer in enumerate(self.layers):
+            x, state = layer(x, None if hidden is None else hidden[i])
+            new_hidden.append(state)
+            last = i == len(self.layers) - 1
+            x = self.output_dropout(x) if last else self.hidden_dropout(x)
+        return self.decoder(self.projection(x)), new_hidden
+
+    def loss(self, batch: LMBatch, hidden: Hidden | None = None) -> tuple[StepOutput, Hidden]:
+        """(summed nll and scored-token count of one window, the state after it).
+
+        The state is returned as is, still attached to the graph; detach it before the next
+        window (`seqlstm.lm_data.detach_hidden`). Under DistributedDataParallel use
+        `TBPTTStep`, which calls the wrapped module instead of this method.
+        """
+        logits, hidden = self(batch.inputs, hidden)
+        return token_nll(logits, batch.targets), hidden
+
+    @torch.no_grad()
+    def evaluate(
+        self, texts: Sequence[str], batch_size: int = 10, bptt: int = 70
+    ) -> dict[str, float]:
+        """Metrics of texts read as one stream (`encode_stream`) with carried state, no dropout.
+
+        - nll, perplexity: per scored token (every subword, and EOS once per text).
+        - bits_per_character: the total nll in bits over the characters of the normalised
+          texts plus one per text for its EOS (the line break). For a character model this is
+          per token up to the word-boundary pieces; it is the number to compare across levels.
+        - word_perplexity: exp(total nll / words), words = whitespace-separated words of the
+          normalised texts plus one per text for EOS, as WikiText's `<eos>` is counted. The
+          total nll of a text does not depend on how it is cut into tokens, so this compares
+          subword and word models on the same text.
+        """
+        total_nll, num_tokens = evaluate_stream(
+            self, encode_stream(self.tokenizer, texts), batch_size, bptt
+        )
+        normalized = [normalize(text) for text in texts]
+        num_characters = sum(len(text) + 1 for text in normalized)
+        num_words = sum(len(text.split()) + 1 for text in normalized)
+        return {
+            "nll": total_nll / num_tokens,
+            "perplexity": perplexity(total_nll, num_tokens),
+            "bits_per_character": bits_per_character(total_nll, num_characters),
+            "word_perplexity": perplexity_per_word(total_nll, num_words),
+        }
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompts: str | list[str],
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+    ) -> str | list[str]:
+        """Continue each prompt by up to max_new_tokens tokens; returns prompt + continuation.
+
+        A prompt is read as `BOS prompt` (an empty prompt starts a text from BOS). The result
+        is decoded from the prompt's tokens and the new ones together, so it starts with the
+        normalised prompt (`normalize(prompt)`) and spaces between the two come out right.
+        A continuation stops at EOS (not included); pad and BOS are never generated.
+        temperature=0 is greedy decoding; otherwise logits are divided by temperature, cut to
+        the top_k most likely tokens and/or the smallest set of probability >= top_p (nucleus),
+        and sampled with a torch.Generator seeded by seed (the global RNG if seed is None).
+
+        Prompts are left-padded into one batch; a row keeps the zero state until its prompt
+        starts, so with greedy decoding a prompt's continuation does not depend on the other
+        prompts. (Sampled draws depend on the row's position in the batch.)
+        """
+        if max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        if top_p is not None and not 0.0 < top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        single = isinstance(prompts, str)
+        prompt_list = [prompts] if single else list(prompts)
+        if not prompt_list:
+            return []
+        device = self.decoder.weight.device
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=device).manual_seed(seed)
+        tok = self.tokenizer
+        was_training = self.training
+        self.eval()
+        try:
+            prompt_ids = [tok.encode(p, add_bos=True) for p in prompt_list]
+            next_logits, hidden = self._read_prompts(prompt_ids, device)
+            batch_size = len(prompt_list)
+            finished = torch.zeros(batch_size, dtype=torch.bool, device=device)
+            generated = []
+            for _ in range(max_new_tokens):
+                next_logits[:, [tok.pad_id, tok.bos_id]] = float("-inf")
+                token = _pick(next_logits, temperature, top_k, top_p, generator)
+                token = token.masked_fill(finished, tok.pad_id)  # decode skips pad
+                generated.append(token)
+                finished |= token == tok.eos_id
+                if bool(finished.all()):
+                    break
+                logits, hidden = self(token.unsqueeze(1), hidden)
+                next_logits = logits[:, -1]
+        finally:
+            self.train(was_training)
+        new_ids = torch.stack(generated, dim=1).tolist() if generated else [[]] * len(prompt_ids)
+        texts = [tok.decode(p + n) for p, n in zip(prompt_ids, new_ids, strict=True)]
+        return texts[0] if single else texts
+
+    def _read_prompts(
+        self, prompts: list[list[int]], device: torch.device
+    ) -> tuple[Tensor, Hidden]:
+        """Run the prompts (each starting with BOS) left-padded through the model.
+
+        Returns (logits after each prompt's last token [B, V], state). The padded columns are
+        fed one at a time and the state of a row is reset to zero while it is still padding;
+        the columns where every row has started go through in one call.
+        """
+        lengths = [len(p) for p in prompts]
+        width = max(lengths)
+        ids = torch.full((len(prompts), width), self.tokenizer.pad_id, dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            ids[row, width - len(prompt) :] = torch.tensor(prompt)
+        ids = ids.to(device)
+        hidden = self.init_hidden(len(prompts))
+        ragged = width - min(lengths)
+        for t in range(ragged):
+            _, new_hidden = self(ids[:, t : t + 1], hidden)
+            started = (ids[:, t] != self.tokenizer.pad_id).view(1, -1, 1)
+            # a row that has not started keeps its old state, which is still the zero state
+            hidden = [
+                (torch.where(started, h, h_old), torch.where(started, c, c_old))
+                for (h, c), (h_old, c_old) in zip(new_hidden, hidden, strict=True)
+            ]
+        logits, hidden = self(ids[:, ragged:], hidden)
+        return logits[:, -1], hidden
+
+
+def _pick(
+    logits: Tensor,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """Next token of each row from logits [B, V]: LongTensor[B]."""
+    if temperature == 0.0:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.size(-1):
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        probs = sorted_logits.softmax(dim=-1)
+        # drop a token when the more likely ones already reach top_p; the first always stays
+        mass_before = probs.cumsum(dim=-1) - probs
+        sorted_logits = sorted_logits.masked_fill(mass_before >= top_p, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    probs = logits.softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)

@@ -1,0 +1,206 @@
+"""Language-model data: one token stream, cut into B parallel streams and truncated-BPTT windows.
+
+A corpus becomes one long stream of token ids (`encode_stream`): every text is framed as
+`BOS ids EOS`. EOS is a real prediction target (it is the line break, as in WikiText's
+`<eos>`), BOS is context only: it lets `generate` start a text from nothing, but predicting it
+right after an EOS is trivial, so it is never scored and would only flatter the perplexity.
+
+`batchify` lays the stream out as B rows that are read left to right in parallel, and
+`StreamBatches` walks over them in windows of `bptt` steps (truncated backpropagation through
+time). The LSTM state at the end of one window is the initial state of the next one
+(`TBPTTStep`, `evaluate_stream`), so a row is modelled as one long sequence although gradients
+only flow back `bptt` steps.
+
+Row b holds stream positions [b*L, (b+1)*L], one more than its L inputs: its last token is the
+first token of row b+1. Each stream token from position 1 on is therefore the target of exactly
+one prediction, and nothing is dropped at the end: the stream is padded to fill the last row,
+and padding is never scored.
+
+A stream shorter than one window is not an error: it gives one shorter window (T = L < bptt).
+A stream needs at least two tokens, so that there is something to predict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seqlstm.errors import DataError
+from seqlstm.tokenizer import SubwordTokenizer
+from seqlstm.training import StepOutput
+
+# Target value of positions that are not predicted (padding, BOS); F.cross_entropy's default.
+IGNORE_INDEX = -100
+
+
+def encode_stream(tokenizer: SubwordTokenizer, texts: Iterable[str]) -> Tensor:
+    """All texts as one stream `BOS t1 EOS BOS t2 EOS ...`: LongTensor[N].
+
+    Empty texts are kept (as `BOS EOS`): in line-based corpora such as WikiText an empty line is
+    still a line break that the model has to predict.
+    """
+    ids: list[int] = []
+    for text in texts:
+        ids.extend(tokenizer.encode(text, add_bos=True, add_eos=True))
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def batchify(token_ids: Tensor | Sequence[int], batch_size: int, pad_id: int) -> Tensor:
+    """Lay a stream of N tokens out as batch_size rows of L + 1 tokens: LongTensor[B, L + 1].
+
+    L = ceil((N - 1) / B). Row b is stream[b*L : (b+1)*L + 1], so consecutive rows share one
+    token and the targets `rows[:, 1:]` are the stream's tokens 1..N-1, each exactly once,
+    followed by pad_id where the stream ran out.
+    """
+    stream = torch.as_tensor(token_ids, dtype=torch.long)
+    if stream.dim() != 1:
+        raise DataError(f"a token stream is one-dimensional, got shape {tuple(stream.shape)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if stream.numel() < 2:
+        raise DataError(
+            f"the token stream has {stream.numel()} token(s); a language model needs at least "
+            "2 (one input and one target)"
+        )
+    length = -(-(stream.numel() - 1) // batch_size)
+    padded = F.pad(stream, (0, batch_size * length + 1 - stream.numel()), value=pad_id)
+    # unfold with step L and size L + 1 gives the overlapping rows without a Python loop
+    return padded.unfold(0, length + 1, length).contiguous()
+
+
+def _targets(rows: Tensor, unscored_ids: Sequence[int]) -> Tensor:
+    """Next-token targets of rows[B, L+1]: LongTensor[B, L], IGNORE_INDEX where not scored."""
+    targets = rows[:, 1:].clone()
+    for token_id in unscored_ids:
+        targets[targets == token_id] = IGNORE_INDEX
+    return targets
+
+
+@dataclass
+class LMBatch:
+    """One truncated-BPTT window of B parallel streams.
+
+    inputs: LongTensor[B, T]; targets: LongTensor[B, T], the next token, IGNORE_INDEX where
+    nothing is scored; position: the window's first column in the rows, 0 when a new pass over
+    the streams starts and the carried LSTM state must be reset. It is a Python int (the
+    Trainer moves only the tensors) so that reading it never waits for the GPU.
+    """
+
+    inputs: Tensor
+    targets: Tensor
+    position: int
+
+
+class StreamBatches:
+    """Truncated-BPTT windows over a token stream; the Trainer's `BatchSource`.
+
+    The stream is cut into batch_size * num_replicas rows and this rank reads its own
+    batch_size of them, so all ranks step through the same number of windows. The windows
+    are the same in every epoch: the order of a stream cannot be shuffled without destroying
+    what the carried state models (epoch(e) is trivially deterministic in e).
+    """
+
+    def __init__(
+        self,
+        token_ids: Tensor | Sequence[int],
+        batch_size: int,
+        bptt: int,
+        pad_id: int,
+        bos_id: int | None = None,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
+        if bptt < 1:
+            raise ValueError(f"bptt must be >= 1, got {bptt}")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, {num_replicas}), got {rank}")
+        rows = batchify(token_ids, batch_size * num_replicas, pad_id)
+        rows = rows[rank * batch_size : (rank + 1) * batch_size]
+        self.inputs = rows[:, :-1]
+        unscored = [pad_id] if bos_id is None else [pad_id, bos_id]
+        self.targets = _targets(rows, unscored)
+        self.bptt = bptt
+
+    def __len__(self) -> int:
+        return -(-self.inputs.size(1) // self.bptt)
+
+    def epoch(self, epoch: int) -> Iterator[LMBatch]:
+        """The windows in stream order (the same for every epoch)."""
+        for start in range(0, self.inputs.size(1), self.bptt):
+            end = start + self.bptt
+            yield LMBatch(
+                inputs=self.inputs[:, start:end],
+                targets=self.targets[:, start:end],
+                position=start,
+            )
+
+
+def token_nll(logits: Tensor, targets: Tensor) -> StepOutput:
+    """Summed negative log-likelihood (nats) of the scored targets and how many there are.
+
+    logits: FloatTensor[B, T, V]; targets: LongTensor[B, T] with IGNORE_INDEX where unscored.
+    """
+    loss = F.cross_entropy(
+        logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
+    )
+    return StepOutput(loss=loss, num_tokens=(targets != IGNORE_INDEX).sum())
+
+
+def detach_hidden(hidden: list[tuple[Tensor, Tensor]]) -> list[tuple[Tensor, Tensor]]:
+    """The same state, cut from the graph so backpropagation stops at the window boundary."""
+    return [(h.detach(), c.detach()) for h, c in hidden]
+
+
+class TBPTTStep:
+    """Trainer step function that carries the LSTM state from one window to the next.
+
+    The state is detached after every window (truncated BPTT) and reset when a batch has
+    position 0, i.e. at the start of every epoch. The model is called as `model(inputs,
+    hidden)`, so a DistributedDataParallel wrapper works. Use a fresh TBPTTStep per
+    StreamBatches: the carried state belongs to one set of streams.
+    """
+
+    def __init__(self) -> None:
+        self.hidden: list[tuple[Tensor, Tensor]] | None = None
+
+    def __call__(self, model: nn.Module, batch: LMBatch) -> StepOutput:
+        if batch.position == 0:
+            self.hidden = None
+        logits, hidden = model(batch.inputs, self.hidden)
+        self.hidden = detach_hidden(hidden)
+        return token_nll(logits, batch.targets)
+
+
+@torch.no_grad()
+def evaluate_stream(
+    model: nn.Module, token_ids: Tensor | Sequence[int], batch_size: int, bptt: int
+) -> tuple[float, int]:
+    """(total nll in nats, number of scored tokens) of a stream, with carried state.
+
+    Runs in eval mode (no dropout) and restores the model's mode afterwards. The model must
+    have a `tokenizer` (for pad and BOS ids) and map (inputs[B, T], hidden) to
+    (logits[B, T, V], hidden). Every stream token from position 1 on is scored once, except
+    BOS and padding; the result does not depend on bptt, and depends on batch_size only
+    through where rows start with a fresh state.
+    """
+    tokenizer = model.tokenizer
+    batches = StreamBatches(token_ids, batch_size, bptt, tokenizer.pad_id, tokenizer.bos_id)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total_nll = torch.zeros((), dtype=torch.float64, device=device)
+    num_tokens = 0
+    hidden = None
+    try:
+        for batch in batches.epoch(0):
+            logits, hidden = model(batch.inputs.to(device), hidden)
+            step = token_nll(logits.float(), batch.targets.to(device))
+            total_nll += step.loss.double()
+            num_tokens += int(step.num_tokens)
+    finally:
+        model.train(was_training)
+    return float(total_nll), num_tokens

@@ -1,0 +1,316 @@
+"""Tests for seqlstm.language_model: the AWD-LSTM model, its metrics and generation."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seqlstm.language_model import (
+    EmbeddingDropout,
+    LanguageModelConfig,
+    LockedDropout,
+    LSTMLanguageModel,
+    WeightDropLSTM,
+    _pick,
+)
+from seqlstm.lm_data import StreamBatches, TBPTTStep, encode_stream
+from seqlstm.tokenizer import SubwordTokenizer, normalize
+from seqlstm.training import Trainer, TrainerConfig
+
+TEXTS = [
+    "the quick brown fox jumps over the lazy dog",
+    "pack my box with five dozen liquor jugs",
+    "how vexingly quick daft zebras jump",
+]
+NO_DROPOUT = dict(
+    dropout_embedding=0.0,
+    dropout_input=0.0,
+    dropout_hidden=0.0,
+    dropout_output=0.0,
+    weight_drop=0.0,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # the models here are so small that a second thread only adds synchronisation, which on a
+    # busy machine costs more than the arithmetic
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def char_tokenizer():
+    return SubwordTokenizer.train(TEXTS, vocab_size=300, model_type="char")
+
+
+def tiny_model(tokenizer, seed=0, **overrides):
+    torch.manual_seed(seed)
+    config = LanguageModelConfig(
+        **{"embedding_dim": 12, "hidden_size": 20, "num_layers": 2, **NO_DROPOUT, **overrides}
+    )
+    return LSTMLanguageModel(config, tokenizer).eval()
+
+
+def greedy_by_brute_force(model, prompt, max_new_tokens):
+    """Greedy decoding that re-reads the whole sequence from scratch at every step."""
+    tok = model.tokenizer
+    ids = tok.encode(prompt, add_bos=True)
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            logits = model(torch.tensor([ids]))[0][0, -1]
+            logits[[tok.pad_id, tok.bos_id]] = -math.inf
+            next_id = int(logits.argmax())
+            if next_id == tok.eos_id:
+                break
+            ids.append(next_id)
+    return tok.decode(ids)
+
+
+# ----------------------------------------------------------------------------- architecture
+
+
+@pytest.mark.parametrize("model_type", ["char", "bpe", "unigram"])
+def test_uniform_model_has_perplexity_equal_to_vocabulary_size(model_type):
+    tok = SubwordTokenizer.train(
+        TEXTS, vocab_size=320, model_type=model_type, hard_vocab_limit=False
+    )
+    model = tiny_model(tok)
+    with torch.no_grad():
+        model.decoder.weight.zero_()  # tied: the embedding is zeroed too, which is fine
+        model.decoder.bias.zero_()
+    metrics = model.evaluate(TEXTS, batch_size=2, bptt=7)
+    vocab_size = len(tok)
+    assert metrics["perplexity"] == pytest.approx(vocab_size, rel=1e-5)
+    assert metrics["nll"] == pytest.approx(math.log(vocab_size), rel=1e-6)
+    # by hand: every scored token (the text's tokens and one EOS per text) costs log V nats
+    num_tokens = sum(len(tok.encode(t)) + 1 for t in TEXTS)
+    num_chars = sum(len(normalize(t)) + 1 for t in TEXTS)
+    num_words = sum(len(t.split()) + 1 for t in TEXTS)
+    total = num_tokens * math.log(vocab_size)
+    assert metrics["bits_per_character"] == pytest.approx(total / num_chars / math.log(2))
+    # compared in log space: exp would turn float32 rounding of the nll into a visible error
+    assert math.log(metrics["word_perplexity"]) == pytest.approx(total / num_words, rel=1e-6)
+
+
+def test_two_halves_with_carried_state_equal_one_pass(char_tokenizer):
+    model = tiny_model(char_tokenizer, num_layers=3, hidden_size=24, weight_drop=0.5)
+    ids = encode_stream(char_tokenizer, TEXTS)[:60].view(2, 30)
+    with torch.no_grad():
+        logits, hidden = model(ids)
+        first, mid = model(ids[:, :13])
+        second, end = model(ids[:, 13:], mid)
+    torch.testing.assert_close(torch.cat([first, second], dim=1), logits)
+    for (h, c), (h2, c2) in zip(hidden, end, strict=True):
+        torch.testing.assert_close(h2, h)
+        torch.testing.assert_close(c2, c)
+
+
+def test_weight_tying_shares_the_tensor_and_a_projection_bridges_sizes(char_tokenizer):
+    model = tiny_model(char_tokenizer)
+    assert model.decoder.weight is model.embedding.token_embedding.weight
+    assert model.config.layer_sizes() == [20, 12]  # last layer = embedding size, no projection
+    assert isinstance(model.projection, torch.nn.Identity)
+
+    projected = tiny_model(char_tokenizer, output_size=8)
+    assert projected.decoder.weight is projected.embedding.token_embedding.weight
+    assert projected.projection.weight.shape == (12, 8)
+    logits, hidden = projected(torch.tensor([[2, 5, 6]]))
+    assert logits.shape == (1, 3, len(char_tokenizer))
+    assert [h.shape for h, _ in hidden] == [(1, 1, 20), (1, 1, 8)]
+
+    untied = tiny_model(char_tokenizer, tie_weights=False)
+    assert untied.decoder.weight is not untied.embedding.token_embedding.weight
+    assert untied.config.layer_sizes() == [20, 20]
+
+
+def test_weight_tying_and_outputs_survive_save_and_load(char_tokenizer, tmp_path):
+    model = tiny_model(char_tokenizer, output_size=8)
+    model.save_pretrained(tmp_path / "lm")
+    loaded = LSTMLanguageModel.from_pretrained(tmp_path / "lm").eval()
+    assert loaded.config == model.config
+    assert loaded.decoder.weight is loaded.embedding.token_embedding.weight
+    ids = torch.tensor([[2, 7, 8, 9, 10]])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(ids)[0], model(ids)[0])
+    with torch.no_grad():  # still one tensor: a change to the embedding moves the output layer
+        loaded.embedding.token_embedding.weight[5] += 1.0
+    assert torch.equal(loaded.decoder.weight[5], loaded.embedding.token_embedding.weight[5])
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="num_layers"):
+        LanguageModelConfig(num_layers=0)
+    with pytest.raises(ValueError, match="dropout_hidden"):
+        LanguageModelConfig(dropout_hidden=1.0)
+    with pytest.raises(ValueError, match="weight_drop"):
+        LanguageModelConfig(weight_drop=-0.1)
+
+
+# ----------------------------------------------------------------------------- regularisation
+
+
+def test_weight_drop_mask_changes_per_call_in_training_and_is_off_in_eval():
+    torch.manual_seed(0)
+    layer = WeightDropLSTM(5, 7, weight_drop=0.5)
+    assert "lstm.weight_hh_l0" in dict(layer.named_parameters())
+    x = torch.randn(3, 6, 5)
+    layer.train()
+    out1, _ = layer(x)
+    out2, _ = layer(x)
+    assert not torch.allclose(out1, out2)
+
+    # the training output is exactly nn.LSTM's with the dropped matrix drawn by F.dropout
+    torch.manual_seed(123)
+    out, (h, c) = layer(x)
+    torch.manual_seed(123)
+    dropped = F.dropout(layer.lstm.weight_hh_l0, 0.5)
+    reference = torch.nn.LSTM(5, 7, batch_first=True)
+    reference.load_state_dict(layer.lstm.state_dict())
+    with torch.no_grad():
+        reference.weight_hh_l0.copy_(dropped)
+    ref_out, (ref_h, ref_c) = reference(x)
+    torch.testing.assert_close(out, ref_out)
+    torch.testing.assert_close((h, c), (ref_h, ref_c))
+    # gradients reach the raw matrix, and not through the dropped entries
+    out.sum().backward()
+    grad = layer.lstm.weight_hh_l0.grad
+    was_dropped = dropped == 0
+    assert was_dropped.any() and (grad[was_dropped] == 0).all()
+    assert (grad[~was_dropped] != 0).any()
+
+    layer.eval()
+    eval_out, _ = layer(x)
+    torch.testing.assert_close(eval_out, layer.lstm(x)[0])
+    torch.testing.assert_close(layer(x)[0], eval_out)
+
+
+def test_embedding_dropout_drops_word_types_and_locked_dropout_shares_the_mask_over_time():
+    torch.manual_seed(0)
+    drop = EmbeddingDropout(vocab_size=6, p=0.5).train()
+    ids = torch.tensor([[1, 2, 3, 1, 2, 3, 4, 5, 4, 5] * 3])
+    out = drop(ids, torch.ones(1, 30, 4))
+    kept = out[0, :, 0]
+    for token in range(1, 6):  # every occurrence of a type shares its fate
+        assert len(set(kept[ids[0] == token].tolist())) == 1
+    assert set(kept.tolist()) == {0.0, 2.0}
+    assert torch.equal(drop.eval()(ids, torch.ones(1, 30, 4)), torch.ones(1, 30, 4))
+
+    locked = LockedDropout(0.5).train()
+    out = locked(torch.ones(4, 9, 8))
+    assert (out == out[:, :1]).all()  # the same mask at every time step
+    assert set(out.unique().tolist()) == {0.0, 2.0}
+    assert not torch.equal(out[0], out[1])  # but a different one per sequence
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def test_greedy_generation_matches_brute_force_and_batching(char_tokenizer):
+    model = tiny_model(char_tokenizer, seed=3)
+    prompts = ["the quick", "", "a much longer prompt than the others", "zeb"]
+    expected = [greedy_by_brute_force(model, p, 15) for p in prompts]
+    assert model.generate(prompts, 15, temperature=0) == expected
+    assert [model.generate(p, 15, temperature=0) for p in prompts] == expected
+    # an empty prompt starts from BOS alone
+    assert model.generate("", 15, temperature=0) == expected[1]
+    assert model.generate(list(reversed(prompts)), 15, temperature=0) == expected[::-1]
+
+
+def test_top_k_one_and_a_tiny_nucleus_are_greedy(char_tokenizer):
+    model = tiny_model(char_tokenizer, seed=1)
+    prompts = ["the", "pack my"]
+    greedy = model.generate(prompts, 20, temperature=0)
+    assert model.generate(prompts, 20, temperature=1.0, top_k=1, seed=5) == greedy
+    assert model.generate(prompts, 20, temperature=1.0, top_p=1e-6, seed=5) == greedy
+
+
+def test_sampling_is_deterministic_with_a_seed_and_leaves_the_global_rng_alone(char_tokenizer):
+    model = tiny_model(char_tokenizer, seed=2)
+    torch.manual_seed(0)
+    expected_draw = torch.rand(1)
+    torch.manual_seed(0)
+    first = model.generate(["the", ""], 30, temperature=1.5, seed=7)
+    assert torch.equal(torch.rand(1), expected_draw)
+    assert model.generate(["the", ""], 30, temperature=1.5, seed=7) == first
+    assert model.generate(["the", ""], 30, temperature=1.5, seed=8) != first
+    assert model.generate("the", 5, top_k=3, top_p=0.9).startswith("the")
+
+
+def test_generation_stops_at_eos_and_never_emits_pad_or_bos(char_tokenizer):
+    tok = char_tokenizer
+    model = tiny_model(tok)
+    with torch.no_grad():
+        model.decoder.weight.zero_()
+        model.decoder.bias.zero_()
+        model.decoder.bias[tok.eos_id] = 20.0
+    assert model.generate(["the", ""], 10, temperature=0) == ["the", ""]
+    with torch.no_grad():
+        model.decoder.bias[tok.eos_id] = 0.0
+        model.decoder.bias[[tok.pad_id, tok.bos_id]] = 50.0  # would win if they were allowed
+        model.decoder.bias[tok.piece_to_id("x")] = 20.0
+    assert model.generate("", 6, temperature=0) == "xxxxxx"
+    assert model.generate("", 0) == ""
+
+
+def test_pick_keeps_the_nucleus_and_samples_in_proportion():
+    logits = torch.tensor([[0.5, 0.3, 0.2]]).log().expand(4000, 3)
+    generator = torch.Generator().manual_seed(0)
+    picks = _pick(logits, 1.0, None, 0.7, generator)
+    # 0.5 + 0.3 >= 0.7, so token 2 is cut and the rest renormalised: 0.625 / 0.375
+    assert set(picks.tolist()) == {0, 1}
+    assert (picks == 1).float().mean().item() == pytest.approx(0.375, abs=0.03)
+    picks = _pick(logits, 1.0, 2, None, generator)
+    assert set(picks.tolist()) == {0, 1}
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def test_a_tiny_text_is_overfitted_and_generated_back(char_tokenizer):
+    text = TEXTS[0]
+    model = tiny_model(char_tokenizer, embedding_dim=32, num_layers=1)
+    stream = encode_stream(char_tokenizer, [text])
+    batches = StreamBatches(stream, 1, bptt=16, pad_id=0, bos_id=char_tokenizer.bos_id)
+    step = TBPTTStep()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
+    model.train()
+    for epoch in range(60):
+        for batch in batches.epoch(epoch):
+            out = step(model, batch)
+            optimizer.zero_grad()
+            (out.loss / out.num_tokens).backward()
+            optimizer.step()
+    metrics = model.evaluate([text], batch_size=1, bptt=16)
+    assert metrics["nll"] < 0.05
+    # "the " starts two phrases: only state carried from BOS across windows tells them apart
+    assert model.generate("", 100, temperature=0) == text
+    assert model.generate("the quick", 100, temperature=0) == text
+    assert model.training  # generate and evaluate restore the mode
+
+
+def test_the_trainer_trains_it_through_stream_batches_and_tbptt_step(char_tokenizer, tmp_path):
+    model = tiny_model(char_tokenizer, num_layers=2, dropout_hidden=0.1, weight_drop=0.2)
+    stream = encode_stream(char_tokenizer, TEXTS)
+    batches = StreamBatches(stream, 2, bptt=10, pad_id=0, bos_id=char_tokenizer.bos_id)
+    before = model.evaluate(TEXTS, batch_size=2)["nll"]
+    config = TrainerConfig(
+        output_dir=str(tmp_path),
+        max_epochs=15,
+        lr=0.02,
+        device="cpu",
+        save_checkpoints=False,
+        progress_bar=False,
+    )
+    trainer = Trainer(
+        model,
+        config,
+        batches,
+        step_fn=TBPTTStep(),
+        evaluate_fn=lambda m: {"loss": m.evaluate(TEXTS, batch_size=2)["nll"]},
+    )
+    best = trainer.fit()
+    assert best["loss"] < before - 1.0
