@@ -1,0 +1,229 @@
+"""Batched greedy and beam search over a decoder-step interface.
+
+The searches know nothing about the model. They drive two functions:
+
+    step(prev_tokens: LongTensor[N], state) -> (log_probs FloatTensor[N, V], new_state,
+                                                attention FloatTensor[N, S] or None)
+    reorder(state, indices: LongTensor[N']) -> the state of rows `indices`, in that order
+
+All rows advance together as one batch: N is the number of active sentences (greedy) or
+active sentences x beam_size (beam search, the beams of a sentence in consecutive rows). A
+sentence leaves the batch as soon as it is finished, so the work of a step shrinks with the
+number of unfinished sentences, and nothing in the step loop iterates over sentences in
+Python (only the hypotheses that finish at a step are copied out, once each).
+
+Rules, all per sentence so that a sentence's result does not depend on its batch:
+- a hypothesis ends with EOS, or when it has `max_lengths[b]` tokens (EOS included);
+- beam search ranks the candidates of a step by their summed log-probability. Of the
+  2 x beam_size best candidates, those among the first beam_size that end in EOS are
+  finished, and the first beam_size candidates that do not end in EOS go on; a sentence is
+  done once it has beam_size finished hypotheses, or at its maximum length, where the
+  first beam_size candidates are all finished as they are;
+- finished hypotheses are ranked by the GNMT length-normalised score
+  log_prob / ((5 + length) / 6) ** alpha (Wu et al., 2016), length counting EOS.
+With beam_size=1 beam search makes exactly the choices of greedy search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import torch
+from torch import Tensor
+
+StepFn = Callable[[Tensor, Any], tuple[Tensor, Any, Tensor | None]]
+ReorderFn = Callable[[Any, Tensor], Any]
+
+
+@dataclass
+class Hypothesis:
+    """One output sequence of a search.
+
+    tokens: the generated ids (no BOS; the final EOS if there is one); log_prob: their summed
+    log-probability; score: the length-normalised score the hypothesis was ranked by (equal to
+    log_prob for greedy search); attention: FloatTensor[len(tokens), S], the attention weights
+    behind each token, when the search was asked to collect them (S is the padded source
+    length of the batch).
+    """
+
+    tokens: list[int]
+    log_prob: float
+    score: float
+    attention: Tensor | None = None
+
+
+def length_penalty(length: int, alpha: float) -> float:
+    """GNMT length penalty ((5 + length) / 6) ** alpha; alpha=0 gives 1 (no normalisation)."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+def greedy_search(
+    step: StepFn,
+    reorder: ReorderFn,
+    state: Any,
+    max_lengths: Tensor,
+    bos_id: int,
+    eos_id: int,
+    return_attention: bool = False,
+) -> list[Hypothesis]:
+    """The most likely next token at every step, for B sentences at once.
+
+    state: the decoder state of the B sentences (one row each); max_lengths: LongTensor[B],
+    the most tokens each output may have, EOS included (>= 1).
+    Returns one Hypothesis per sentence, in input order.
+    """
+    _check_max_lengths(max_lengths)
+    device = max_lengths.device
+    batch = max_lengths.numel()
+    sentence = torch.arange(batch, device=device)  # [A] input index of each active row
+    limits = max_lengths.clone()
+    prev = torch.full((batch,), bos_id, dtype=torch.long, device=device)
+    tokens = torch.empty(batch, 0, dtype=torch.long, device=device)  # [A, t]
+    log_prob = torch.zeros(batch, device=device)
+    history: Tensor | None = None  # [A, t, S] attention so far
+    results: list[Hypothesis | None] = [None] * batch
+    t = 0
+    while sentence.numel() > 0:
+        log_probs, state, attention = step(prev, state)
+        best, prev = log_probs.max(dim=-1)
+        tokens = torch.cat([tokens, prev.unsqueeze(1)], dim=1)
+        log_prob = log_prob + best
+        if return_attention:
+            history = _extend(history, attention, None)
+        t += 1
+        done = (prev == eos_id) | (limits <= t)
+        if bool(done.any()):
+            rows = done.nonzero().squeeze(1)
+            finished = zip(
+                sentence[rows].tolist(),
+                tokens[rows].tolist(),
+                log_prob[rows].tolist(),
+                _split(None if history is None else history[rows], rows.numel()),
+                strict=True,
+            )
+            for index, seq, total, weights in finished:
+                results[index] = Hypothesis(seq, total, total, weights)
+            keep = (~done).nonzero().squeeze(1)
+            sentence, limits, prev, tokens, log_prob = (
+                x[keep] for x in (sentence, limits, prev, tokens, log_prob)
+            )
+            if history is not None:
+                history = history[keep]
+            if keep.numel() > 0:
+                state = reorder(state, keep)
+    return cast(list[Hypothesis], results)  # every sentence finished by its max length
+
+
+def beam_search(
+    step: StepFn,
+    reorder: ReorderFn,
+    state: Any,
+    max_lengths: Tensor,
+    bos_id: int,
+    eos_id: int,
+    beam_size: int = 5,
+    alpha: float = 1.0,
+    n_best: int = 1,
+    return_attention: bool = False,
+) -> list[list[Hypothesis]]:
+    """Beam search for B sentences at once; see the module docstring for the rules.
+
+    state: the decoder state of the B sentences (one row each; the search repeats each row
+    beam_size times); max_lengths: LongTensor[B], the most tokens each output may have, EOS
+    included (>= 1); alpha: the length penalty exponent.
+    Returns, per sentence in input order, up to n_best distinct hypotheses, best first.
+    """
+    _check_max_lengths(max_lengths)
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    if not 1 <= n_best <= beam_size:
+        raise ValueError(f"n_best must be in 1..beam_size={beam_size}, got {n_best}")
+    device = max_lengths.device
+    batch, k = max_lengths.numel(), beam_size
+    state = reorder(state, torch.arange(batch, device=device).repeat_interleave(k))
+    sentence = torch.arange(batch, device=device)  # [A] input index of each active sentence
+    limits = max_lengths.clone()
+    num_finished = torch.zeros(batch, dtype=torch.long, device=device)
+    # only the first copy of each sentence is live at the start, so that the first step
+    # does not pick the same token k times
+    scores = torch.full((batch, k), float("-inf"), device=device)
+    scores[:, 0] = 0.0
+    prev = torch.full((batch * k,), bos_id, dtype=torch.long, device=device)
+    tokens = torch.empty(batch * k, 0, dtype=torch.long, device=device)  # [A*k, t]
+    history: Tensor | None = None  # [A*k, t, S]
+    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    in_beam = torch.arange(2 * k, device=device) < k  # [2k]
+    t = 0
+    while sentence.numel() > 0:
+        active = sentence.numel()
+        log_probs, state, attention = step(prev, state)
+        vocab = log_probs.size(-1)
+        candidates = (scores.view(-1, 1) + log_probs).view(active, k * vocab)
+        # a beam has one EOS candidate, so 2k candidates hold at least k that are not EOS
+        top_scores, top_index = candidates.topk(min(2 * k, k * vocab), dim=1)  # [A, 2k]
+        top_tokens = top_index % vocab
+        rows = top_index // vocab + torch.arange(active, device=device).unsqueeze(1) * k
+        t += 1
+        is_eos = top_tokens == eos_id
+        at_limit = (limits <= t).unsqueeze(1)  # [A, 1]
+        finish = in_beam[: top_scores.size(1)] & (is_eos | at_limit) & (top_scores > -torch.inf)
+        if bool(finish.any()):
+            where = finish.nonzero(as_tuple=True)
+            source_rows = rows[where]
+            seqs = torch.cat([tokens[source_rows], top_tokens[where].unsqueeze(1)], dim=1).tolist()
+            attn = _extend(history, attention, source_rows) if return_attention else None
+            penalty = length_penalty(t, alpha)
+            for index, seq, total, weights in zip(
+                sentence[where[0]].tolist(),
+                seqs,
+                top_scores[where].tolist(),
+                _split(attn, len(seqs)),
+                strict=True,
+            ):
+                finished[index].append(Hypothesis(seq, total, total / penalty, weights))
+            num_finished += finish.sum(dim=1)
+        keep = ((num_finished < k) & ~at_limit.squeeze(1)).nonzero().squeeze(1)
+        # the first k candidates that do not end in EOS, in rank order
+        go_on = torch.sort(is_eos.to(torch.uint8), dim=1, stable=True).indices[:, :k]
+        go_on = go_on[keep]  # [A', k]
+        source_rows = rows[keep].gather(1, go_on).view(-1)  # [A' * k]
+        prev = top_tokens[keep].gather(1, go_on).view(-1)
+        scores = top_scores[keep].gather(1, go_on)
+        tokens = torch.cat([tokens[source_rows], prev.unsqueeze(1)], dim=1)
+        if return_attention:
+            history = _extend(history, attention, source_rows)
+        sentence, limits, num_finished = sentence[keep], limits[keep], num_finished[keep]
+        if keep.numel() > 0:
+            state = reorder(state, source_rows)
+    return [_best(hypotheses, n_best) for hypotheses in finished]
+
+
+def _best(hypotheses: list[Hypothesis], n: int) -> list[Hypothesis]:
+    # a stable sort keeps the earlier-finished one first among equal scores
+    return sorted(hypotheses, key=lambda h: -h.score)[:n]
+
+
+def _extend(history: Tensor | None, attention: Tensor | None, rows: Tensor | None) -> Tensor:
+    """history [N, t, S] (None at t=0) and this step's attention [N, S] -> [N', t + 1, S],
+    taking rows `rows` of both (all rows if None)."""
+    if attention is None:
+        raise ValueError("return_attention=True needs a step function that returns attention")
+    if rows is not None:
+        attention = attention[rows]
+        history = None if history is None else history[rows]
+    step = attention.unsqueeze(1)
+    return step if history is None else torch.cat([history, step], dim=1)
+
+
+def _split(attention: Tensor | None, count: int) -> list[Tensor | None]:
+    """The `count` rows of attention [count, t, S] as CPU tensors, or Nones without it."""
+    return [None] * count if attention is None else list(attention.cpu().unbind(0))
+
+
+def _check_max_lengths(max_lengths: Tensor) -> None:
+    if max_lengths.dim() != 1:
+        raise ValueError(f"max_lengths must be a LongTensor[B], got shape {max_lengths.shape}")
+    if max_lengths.numel() and int(max_lengths.min()) < 1:
+        raise ValueError("max_lengths must be >= 1: every output holds at least one token")
