@@ -17,6 +17,12 @@ _EXPORTS = {
     "TrainerConfig": "seqlstm.training",
     "StepOutput": "seqlstm.training",
     "PretrainedModel": "seqlstm.pretrained",
+    "BiLSTMCRFTagger": "seqlstm.tagger",
+    "TaggerConfig": "seqlstm.tagger",
+    "Seq2SeqLSTM": "seqlstm.translator",
+    "TranslatorConfig": "seqlstm.translator",
+    "LSTMLanguageModel": "seqlstm.language_model",
+    "LanguageModelConfig": "seqlstm.language_model",
     "DataError": "seqlstm.errors",
     "CheckpointError": "seqlstm.errors",
 }

@@ -1,0 +1,577 @@
+"""BiLSTMCRFTagger: sequence labelling (NER, chunking) with a BiLSTM-CRF.
+
+Lample et al. (2016), "Neural Architectures for Named Entity Recognition", with the character
+CNN of Ma & Hovy (2016) and the shared SentencePiece subwords of this package:
+
+    the words of a sentence (tokens, or raw text split by seqlstm.word_tokenizer)
+    -> SharedEmbedding.words, per word:                            [B, W, D]
+         its subwords' embeddings, pooled ("first" or "mean")         D_sub
+         | a character CNN over its characters                        + F     (optional)
+         | a word table over lowercased words, e.g. GloVe             + D_word (optional)
+    -> BiLSTMEncoder over packed sequences                         [B, W, 2H]
+    -> linear emission scores                                      [B, W, K]
+    -> LinearChainCRF: training loss, constrained Viterbi, n-best, marginals
+
+Tag schemes. Tags go in and come out in ``config.scheme``, the scheme of the user's data (IOB2
+by default). Inside, the CRF works in ``config.crf_scheme`` (IOBES by default, which Lample et
+al. found slightly better than IOB2) with its transitions constrained to the sequences that
+are valid there, so every prediction is well formed in both schemes. The labels are the
+CRF-scheme labels of the training data, plus ``O``; a tag whose label training never saw is an
+:class:`UnknownLabelError` (a DataError), never a silent miss.
+
+Confidence. :meth:`BiLSTMCRFTagger.tag` gives every token the marginal probability of its
+label (in the CRF's scheme) and every entity the probability that exactly this entity - this
+type from this start to this end - is in the sentence: the mass of all tag sequences that
+contain it, from a forward pass constrained to the entity's tags. Both are exact under the
+model, so an entity's score lies between the probability of the whole best sequence and the
+smallest confidence of its tokens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from seqlstm.crf import LinearChainCRF
+from seqlstm.data import lengths_to_mask, pad_sequences
+from seqlstm.embedding import SharedEmbedding, load_word_vectors
+from seqlstm.encoders import BiLSTMEncoder
+from seqlstm.errors import DataError
+from seqlstm.metrics import EntityScores, entity_f1
+from seqlstm.pretrained import PretrainedModel
+from seqlstm.tag_schemes import SCHEMES, convert_tags, tag_chunks
+from seqlstm.tokenizer import SubwordTokenizer
+from seqlstm.training import StepOutput
+from seqlstm.training.trainer import move_to_device
+from seqlstm.vocabulary import Vocabulary
+from seqlstm.word_tokenizer import tokenize
+
+logger = logging.getLogger(__name__)
+
+# A sentence is raw text (split by seqlstm.word_tokenizer) or its list of words.
+Sentence = str | Sequence[str]
+
+# The CRF schemes in which "this entity is in the sentence" is a constraint on single
+# positions, which the entity confidence needs (see _entity_probabilities).
+CRF_SCHEMES = ("IOB2", "IOBES")
+
+
+@dataclass
+class TaggerConfig:
+    """Sizes and tag schemes; the defaults are Lample et al.'s, with a character CNN."""
+
+    scheme: str = "IOB2"  # the tags given to and returned by the tagger
+    crf_scheme: str = "IOBES"  # the tags the CRF is trained and decodes in: IOB2 or IOBES
+    subword_dim: int = 100  # subword embeddings, pooled into one vector per word
+    pooling: Literal["first", "mean"] = "first"
+    char_embedding_dim: int = 25
+    char_filters: int = 50  # character CNN features per word; 0: no character features
+    char_kernel_size: int = 3
+    word_embedding_dim: int = 0  # word table over lowercased words; 0: none (100 for GloVe 100d)
+    word_dropout: float = 0.05  # share of word-table lookups replaced by <unk> in training
+    hidden_size: int = 100  # BiLSTM units per direction
+    num_layers: int = 1
+    dropout: float = 0.5  # on the word features, on the BiLSTM outputs and between its layers
+
+    def __post_init__(self) -> None:
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {SCHEMES}, got {self.scheme!r}")
+        if self.crf_scheme not in CRF_SCHEMES:
+            raise ValueError(f"crf_scheme must be one of {CRF_SCHEMES}, got {self.crf_scheme!r}")
+        if self.pooling not in ("first", "mean"):
+            raise ValueError(f"pooling must be 'first' or 'mean', got {self.pooling!r}")
+        for name in ("subword_dim", "hidden_size", "num_layers", "char_embedding_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("char_filters", "word_embedding_dim"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 (0 turns it off), got {getattr(self, name)}")
+        for name in ("dropout", "word_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+
+class UnknownLabelError(DataError):
+    """A tag whose label the tagger never saw in training, at ``sentence``/``position``."""
+
+    def __init__(self, message: str, sentence: int, position: int, tag: str) -> None:
+        super().__init__(message)
+        self.sentence = sentence
+        self.position = position
+        self.tag = tag
+
+
+@dataclass
+class TaggingExample:
+    """One encoded sentence of W words and T subwords (`BiLSTMCRFTagger.encode`)."""
+
+    length: int  # W
+    subword_ids: Tensor  # LongTensor[T]
+    word_index: Tensor  # LongTensor[T]: the word each subword belongs to
+    char_ids: Tensor | None  # LongTensor[W, C]: each word's characters, then padding
+    word_ids: Tensor | None  # LongTensor[W]: word-table ids of the lowercased words
+    tag_ids: Tensor | None  # LongTensor[W]: CRF-scheme label ids; None for untagged text
+
+
+@dataclass
+class TaggingBatch:
+    """Padded examples (`BiLSTMCRFTagger.collate`); W is the longest sentence of the batch."""
+
+    subword_ids: Tensor  # LongTensor[B, T], the tokenizer's pad_id on padding
+    word_index: Tensor  # LongTensor[B, T], -1 on padding
+    lengths: Tensor  # LongTensor[B]: words per sentence (0 for an empty one)
+    char_ids: Tensor | None  # LongTensor[B, W, C], the character pad id on padding
+    word_ids: Tensor | None  # LongTensor[B, W], the word pad id on padding
+    tags: Tensor | None  # LongTensor[B, W], 0 on padding (the CRF ignores it)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """An entity found in a sentence.
+
+    start/end are character offsets (end exclusive) into the raw text that was tagged, or,
+    for a list of words, into the words joined by single spaces; ``text`` is that span.
+    token_start/token_end index the words (end exclusive). ``score`` is the probability that
+    exactly this entity is in the sentence (see the module docstring).
+    """
+
+    text: str
+    type: str
+    start: int
+    end: int
+    score: float
+    token_start: int
+    token_end: int
+
+
+@dataclass
+class TaggedSentence:
+    """The words of a sentence with their tags, tag confidences and entities."""
+
+    tokens: list[str]
+    tags: list[str]  # in config.scheme
+    confidences: list[float]  # marginal probability of each token's label (CRF scheme)
+    entities: list[Entity]
+
+
+class BiLSTMCRFTagger(PretrainedModel):
+    """BiLSTM-CRF sequence tagger; see the module docstring for the architecture.
+
+    Build a new one from training data with :meth:`build`, train it with the Trainer on
+    ``collate(encode(sentences, tags))`` batches (``forward`` returns the StepOutput), and
+    use :meth:`predict`, :meth:`predict_nbest`, :meth:`tag` or :meth:`predict_entities`.
+    """
+
+    config_class = TaggerConfig
+    vocabulary_names = ("labels", "chars", "words")
+
+    def __init__(
+        self,
+        config: TaggerConfig,
+        tokenizer: SubwordTokenizer,
+        labels: Vocabulary,
+        chars: Vocabulary | None = None,
+        words: Vocabulary | None = None,
+    ) -> None:
+        super().__init__(config, tokenizer, labels=labels, chars=chars, words=words)
+        if labels.pad_token is not None or labels.unk_token is not None:
+            raise ValueError("the label vocabulary must have neither pad nor unk")
+        if (chars is None) != (config.char_filters == 0):
+            raise ValueError("give a character vocabulary exactly when config.char_filters > 0")
+        if (words is None) != (config.word_embedding_dim == 0):
+            raise ValueError("give a word vocabulary exactly when config.word_embedding_dim > 0")
+        self.embedding = SharedEmbedding.from_tokenizer(
+            tokenizer,
+            config.subword_dim,
+            dropout=config.dropout,
+            char_vocab_size=None if chars is None else len(chars),
+            char_embedding_dim=config.char_embedding_dim,
+            char_filters=config.char_filters,
+            char_kernel_size=config.char_kernel_size,
+            word_vocab_size=None if words is None else len(words),
+            word_embedding_dim=config.word_embedding_dim,
+            pooling=config.pooling,
+            char_pad_id=0 if chars is None else chars.pad_id,
+            word_pad_id=0 if words is None else words.pad_id,
+        )
+        self.encoder = BiLSTMEncoder(
+            self.embedding.word_output_dim, config.hidden_size, config.num_layers, config.dropout
+        )
+        self.emission = nn.Linear(self.encoder.output_size, len(labels))
+        self.crf = LinearChainCRF.from_labels(labels.tokens, config.crf_scheme)
+
+    @property
+    def entity_types(self) -> list[str]:
+        """The entity types the tagger knows (from its labels), sorted."""
+        return sorted({label.partition("-")[2] for label in self.labels if label != "O"})
+
+    @classmethod
+    def build(
+        cls,
+        config: TaggerConfig,
+        tokenizer: SubwordTokenizer,
+        sentences: Sequence[Sequence[str]],
+        tags: Sequence[Sequence[str]],
+        word_vectors: str | os.PathLike | None = None,
+    ) -> BiLSTMCRFTagger:
+        """A new, untrained tagger with its vocabularies taken from the training data.
+
+        sentences/tags: the training words and their tags in ``config.scheme``. The labels
+        are those tags in ``config.crf_scheme`` (and O), the characters those of the words,
+        and the word table (if ``config.word_embedding_dim``) holds the lowercased words,
+        initialised from ``word_vectors`` (a GloVe/word2vec text file) when given.
+        """
+        if len(sentences) != len(tags):
+            raise DataError(f"{len(sentences)} sentences but {len(tags)} tag sequences")
+        converted = []
+        for number, (words, sentence_tags) in enumerate(zip(sentences, tags, strict=True)):
+            if len(words) != len(sentence_tags):
+                raise DataError(
+                    f"sentence {number}: {len(words)} words but {len(sentence_tags)} tags"
+                )
+            try:
+                converted.append(convert_tags(sentence_tags, config.scheme, config.crf_scheme))
+            except DataError as err:
+                raise DataError(f"sentence {number}, {err}") from None
+        # O is always a label, so that every sentence has a valid tag sequence
+        labels = Vocabulary.build(converted, pad_token=None, unk_token=None, specials=["O"])
+        chars = words = None
+        if config.char_filters:
+            chars = Vocabulary.build(ch for words in sentences for word in words for ch in word)
+        if config.word_embedding_dim:
+            words = Vocabulary.build(_word_key(word) for s in sentences for word in s)
+        model = cls(config, tokenizer, labels=labels, chars=chars, words=words)
+        if word_vectors is not None:
+            if words is None:
+                raise ValueError("word_vectors need a word table: set config.word_embedding_dim")
+            vectors, found = load_word_vectors(word_vectors, words, config.word_embedding_dim)
+            model.embedding.init_word_embedding(vectors)
+            logger.info("%s: vectors for %d of %d words", word_vectors, found, len(words))
+        return model
+
+    # ----------------------------------------------------------------------------- training
+
+    def encode(
+        self, sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None = None
+    ) -> list[TaggingExample]:
+        """Encode sentences (lists of words) and, for training, their tags (config.scheme).
+
+        Raises UnknownLabelError for a tag whose label training never saw, DataError for a
+        word that is empty after normalisation or a tag of another scheme.
+        """
+        if tags is not None and len(tags) != len(sentences):
+            raise DataError(f"{len(sentences)} sentences but {len(tags)} tag sequences")
+        examples = []
+        for number, words in enumerate(sentences):
+            subword_ids, word_index = self.tokenizer.encode_words(words)
+            char_ids = word_ids = tag_ids = None
+            if self.chars is not None:
+                rows = [self.chars.encode(word) for word in words]
+                width = max(map(len, rows), default=0)
+                pad = self.chars.pad_id
+                char_ids = torch.tensor([row + [pad] * (width - len(row)) for row in rows])
+                char_ids = char_ids.view(len(words), width)  # also for an empty sentence
+            if self.words is not None:
+                word_ids = torch.tensor(self.words.encode(_word_key(w) for w in words))
+            if tags is not None:
+                if len(tags[number]) != len(words):
+                    raise DataError(
+                        f"sentence {number}: {len(words)} words but {len(tags[number])} tags"
+                    )
+                tag_ids = torch.tensor(self.tag_ids(tags[number], number), dtype=torch.long)
+            examples.append(
+                TaggingExample(
+                    len(words),
+                    torch.tensor(subword_ids, dtype=torch.long),
+                    torch.tensor(word_index, dtype=torch.long),
+                    char_ids,
+                    word_ids,
+                    tag_ids,
+                )
+            )
+        return examples
+
+    def tag_ids(self, tags: Sequence[str], sentence: int = 0) -> list[int]:
+        """CRF-scheme label ids of a tag sequence in config.scheme.
+
+        Raises UnknownLabelError (naming ``sentence`` and the token) at the first tag whose
+        label training never saw, DataError for a tag that is not one of config.scheme.
+        """
+        try:
+            converted = convert_tags(tags, self.config.scheme, self.config.crf_scheme)
+        except DataError as err:
+            raise DataError(f"sentence {sentence}, {err}") from None
+        ids = []
+        for position, (tag, label) in enumerate(zip(tags, converted, strict=True)):
+            if label not in self.labels:
+                raise UnknownLabelError(
+                    f"sentence {sentence}, token {position}: the tag {tag!r} ({label} in "
+                    f"{self.config.crf_scheme}) has a label training never saw; the tagger "
+                    f"knows {', '.join(self.labels.tokens)}",
+                    sentence,
+                    position,
+                    tag,
+                )
+            ids.append(self.labels.index(label))
+        return ids
+
+    def collate(self, examples: Sequence[TaggingExample]) -> TaggingBatch:
+        """Pad encoded examples into one batch (tags only if every example has them)."""
+        subword_ids, _ = pad_sequences([e.subword_ids for e in examples], self.tokenizer.pad_id)
+        word_index, _ = pad_sequences([e.word_index for e in examples], -1)
+        lengths = torch.tensor([e.length for e in examples], dtype=torch.long)
+        width = int(lengths.max()) if examples else 0
+        char_ids = word_ids = tags = None
+        if self.chars is not None:
+            longest = max((e.char_ids.shape[1] for e in examples), default=0)
+            char_ids = torch.full(
+                (len(examples), width, max(longest, 1)), self.chars.pad_id, dtype=torch.long
+            )
+            for row, e in enumerate(examples):
+                char_ids[row, : e.length, : e.char_ids.shape[1]] = e.char_ids
+        if self.words is not None:
+            word_ids, _ = pad_sequences([e.word_ids for e in examples], self.words.pad_id)
+        if examples and all(e.tag_ids is not None for e in examples):
+            tags, _ = pad_sequences([e.tag_ids for e in examples], 0)
+        return TaggingBatch(subword_ids, word_index, lengths, char_ids, word_ids, tags)
+
+    def forward(self, batch: TaggingBatch) -> StepOutput:
+        """Summed CRF negative log-likelihood of the batch's tags, over its number of words."""
+        if batch.tags is None:
+            raise ValueError("forward needs a batch with tags (encode the sentences with tags)")
+        emissions, mask = self.emissions(batch)
+        loss = self.crf.neg_log_likelihood(emissions, batch.tags, mask)
+        return StepOutput(loss=loss, num_tokens=batch.lengths.sum())
+
+    def emissions(self, batch: TaggingBatch) -> tuple[Tensor, Tensor]:
+        """Emission scores FloatTensor[B, W, K] (float32) and the word mask BoolTensor[B, W]."""
+        lengths = batch.lengths
+        width = int(lengths.max()) if lengths.numel() else 0
+        mask = lengths_to_mask(lengths, width)
+        if width == 0:  # nothing but empty sentences
+            return self.emission.weight.new_zeros(len(lengths), 0, len(self.labels)), mask
+        word_ids = batch.word_ids
+        if word_ids is not None and self.training and self.config.word_dropout > 0:
+            # teaches the <unk> row, which the words of the training data never use
+            drop = torch.rand(word_ids.shape, device=word_ids.device) < self.config.word_dropout
+            word_ids = word_ids.masked_fill(drop & mask, self.words.unk_id)
+        features = self.embedding.words(
+            batch.subword_ids, batch.word_index, width, batch.char_ids, word_ids
+        )
+        # an empty sentence among others runs one step over zero features; the mask drops it
+        outputs, _ = self.encoder(features, lengths.clamp(min=1))
+        # the CRF's sums of many scores want float32 also under mixed precision
+        return self.emission(outputs).float(), mask
+
+    # ----------------------------------------------------------------------------- prediction
+
+    def predict(self, sentences: Sequence[Sentence], batch_size: int = 64) -> list[list[str]]:
+        """The best tag sequence (config.scheme) of each sentence, in input order.
+
+        A sentence is a list of words or a raw string (split by seqlstm.word_tokenizer); an
+        empty one gets []. Sequences are always valid in config.scheme.
+        """
+        words, _ = self._split(sentences)
+        results: list[list[str]] = [[] for _ in words]
+        with self._inference():
+            for indices, emissions, mask in self._scored_batches(words, batch_size):
+                for i, path in zip(indices, self.crf.decode(emissions, mask), strict=True):
+                    results[i] = self._output_tags(path)
+        return results
+
+    def predict_nbest(
+        self, sentences: Sequence[Sentence], k: int = 5, batch_size: int = 64
+    ) -> list[list[tuple[list[str], float]]]:
+        """The k most probable tag sequences of each sentence, best first, with probabilities.
+
+        A sentence with fewer than k valid sequences gets them all (an empty sentence has
+        exactly one, [], with probability 1).
+        """
+        words, _ = self._split(sentences)
+        results: list[list[tuple[list[str], float]]] = [[] for _ in words]
+        with self._inference():
+            for indices, emissions, mask in self._scored_batches(words, batch_size):
+                paths, scores = self.crf.nbest(emissions, mask, k)  # [B, k, W], [B, k]
+                log_z = self.crf.log_partition(emissions, mask)
+                probabilities = (scores - log_z.unsqueeze(1)).exp().clamp(max=1.0).tolist()
+                exists = scores.isfinite().tolist()  # -inf: fewer than k valid sequences
+                for row, i in enumerate(indices):
+                    n = len(words[i])
+                    results[i] = [
+                        (self._output_tags(paths[row, rank, :n].tolist()), probability)
+                        for rank, probability in enumerate(probabilities[row])
+                        if exists[row][rank]
+                    ]
+        return results
+
+    def tag(self, sentences: Sequence[Sentence], batch_size: int = 64) -> list[TaggedSentence]:
+        """Best tags with token confidences and scored entities (see the module docstring)."""
+        words, offsets = self._split(sentences)
+        by_index: dict[int, TaggedSentence] = {}
+        with self._inference():
+            for indices, emissions, mask in self._scored_batches(words, batch_size):
+                paths, _ = self.crf.viterbi(emissions, mask)  # [B, W], -1 on padding
+                confidences = self.crf.path_marginals(emissions, mask, paths).tolist()
+                labels = [
+                    self.labels.decode(row[: len(words[i])])
+                    for row, i in zip(paths.tolist(), indices, strict=True)
+                ]
+                chunks = [tag_chunks(sentence_labels) for sentence_labels in labels]
+                scores = self._entity_probabilities(emissions, mask, paths, chunks)
+                for row, i in enumerate(indices):
+                    n = len(words[i])
+                    entities = [
+                        _entity(sentences[i], words[i], offsets[i], chunk, score)
+                        for chunk, score in zip(chunks[row], scores[row], strict=True)
+                    ]
+                    by_index[i] = TaggedSentence(
+                        list(words[i]),
+                        convert_tags(labels[row], self.config.crf_scheme, self.config.scheme),
+                        confidences[row][:n],
+                        entities,
+                    )
+        return [by_index[i] for i in range(len(words))]
+
+    def predict_entities(self, text: Sentence) -> list[Entity]:
+        """The entities of one text (or list of words), each with its probability.
+
+        The whole text is tagged as one sentence; split long documents into sentences first.
+        """
+        if not isinstance(text, str | Sequence):
+            raise TypeError(f"predict_entities takes a str or a list of words, not {type(text)}")
+        return self.tag([text])[0].entities
+
+    def evaluate(
+        self,
+        sentences: Sequence[Sequence[str]],
+        tags: Sequence[Sequence[str]],
+        batch_size: int = 64,
+    ) -> EntityScores:
+        """Entity precision/recall/F1 (conlleval) of the predictions against gold tags.
+
+        Raises UnknownLabelError if a gold tag has a label training never saw.
+        """
+        if len(tags) != len(sentences):
+            raise DataError(f"{len(sentences)} sentences but {len(tags)} tag sequences")
+        for number, sentence_tags in enumerate(tags):
+            self.tag_ids(sentence_tags, number)
+        return entity_f1(tags, self.predict(sentences, batch_size), scheme=self.config.scheme)
+
+    # ----------------------------------------------------------------------------- internals
+
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[None]:
+        """Eval mode without gradients, restoring the previous mode afterwards."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.train(was_training)
+
+    def _split(
+        self, sentences: Sequence[Sentence]
+    ) -> tuple[list[Sequence[str]], list[list[tuple[int, int]]]]:
+        """Words of each sentence and their character offsets (raw text: into the text;
+        words: into the words joined by single spaces)."""
+        if isinstance(sentences, str):
+            raise TypeError("pass a list of sentences, not one string (use [text])")
+        words, offsets = [], []
+        for number, sentence in enumerate(sentences):
+            if isinstance(sentence, str):
+                tokens = tokenize(sentence)
+                words.append([t.text for t in tokens])
+                offsets.append([(t.start, t.end) for t in tokens])
+                continue
+            if not all(isinstance(word, str) for word in sentence):
+                raise TypeError(f"sentence {number} must be a str or a sequence of str words")
+            spans, start = [], 0
+            for word in sentence:
+                spans.append((start, start + len(word)))
+                start += len(word) + 1
+            words.append(sentence)
+            offsets.append(spans)
+        return words, offsets
+
+    def _scored_batches(
+        self, words: Sequence[Sequence[str]], batch_size: int
+    ) -> Iterator[tuple[list[int], Tensor, Tensor]]:
+        """(sentence indices, emissions [B, W, K], mask [B, W]) for batches of similar length."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        order = sorted(range(len(words)), key=lambda i: len(words[i]))
+        device = self.emission.weight.device
+        for start in range(0, len(order), batch_size):
+            indices = order[start : start + batch_size]
+            batch = self.collate(self.encode([words[i] for i in indices]))
+            emissions, mask = self.emissions(move_to_device(batch, device))
+            yield indices, emissions, mask
+
+    def _output_tags(self, path: Sequence[int]) -> list[str]:
+        """CRF label ids -> tags in config.scheme."""
+        labels = self.labels.decode(path)
+        return convert_tags(labels, self.config.crf_scheme, self.config.scheme)
+
+    def _entity_probabilities(
+        self,
+        emissions: Tensor,
+        mask: Tensor,
+        paths: Tensor,
+        chunks: list[list[tuple[str, int, int]]],
+    ) -> list[list[float]]:
+        """P(exactly this chunk is in the sentence) for each chunk of each sentence's path.
+
+        In IOB2 and IOBES a chunk (type X, start s, end e) is present iff the tags of s..e-1
+        are its tags on the path and, in IOB2, the tag at e is not I-X (IOBES closes a chunk
+        with E-/S-, after which the constraints forbid I-X). That is a set of allowed tags per
+        position, so the chunk's probability is Z(allowed) / Z: one constrained forward pass
+        per chunk, all of a batch's chunks at once.
+        """
+        rows = [b for b, sentence in enumerate(chunks) for _ in sentence]
+        if not rows:
+            return [[] for _ in chunks]
+        lengths = mask.sum(dim=1).tolist()
+        allowed = torch.ones(len(rows), *emissions.shape[1:], dtype=torch.bool)
+        n = 0
+        for b, sentence in enumerate(chunks):
+            for chunk_type, start, end in sentence:
+                allowed[n, start:end] = False
+                allowed[n, torch.arange(start, end), paths[b, start:end].cpu()] = True
+                inside = f"I-{chunk_type}"
+                if self.config.crf_scheme == "IOB2" and end < lengths[b] and inside in self.labels:
+                    allowed[n, end, self.labels.index(inside)] = False
+                n += 1
+        index = torch.tensor(rows, device=emissions.device)
+        forced = emissions[index].masked_fill(~allowed.to(emissions.device), -math.inf)
+        log_z = self.crf.log_partition(emissions, mask)[index]
+        log_p = self.crf.log_partition(forced, mask[index]) - log_z
+        probabilities = iter(log_p.exp().clamp(0.0, 1.0).tolist())
+        return [[next(probabilities) for _ in sentence] for sentence in chunks]
+
+
+def _word_key(word: str) -> str:
+    # the word table is over lowercased words: GloVe's common vectors are lowercase, and the
+    # subwords and characters keep the case
+    return word.lower()
+
+
+def _entity(
+    sentence: Sentence,
+    words: Sequence[str],
+    offsets: list[tuple[int, int]],
+    chunk: tuple[str, int, int],
+    score: float,
+) -> Entity:
+    chunk_type, first, end = chunk
+    start, stop = offsets[first][0], offsets[end - 1][1]
+    text = sentence[start:stop] if isinstance(sentence, str) else " ".join(words[first:end])
+    return Entity(text, chunk_type, start, stop, score, first, end)

@@ -1,0 +1,320 @@
+import itertools
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqlstm.data import BucketedBatches, read_conll
+from seqlstm.errors import CheckpointError, DataError
+from seqlstm.tag_schemes import convert_tags, is_valid_sequence, tag_chunks
+from seqlstm.tagger import BiLSTMCRFTagger, TaggerConfig, UnknownLabelError
+from seqlstm.tokenizer import SubwordTokenizer
+from seqlstm.training import Trainer, TrainerConfig
+from seqlstm.word_tokenizer import tokenize
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TRAIN = read_conll(FIXTURES / "ner_train.txt")
+SENTENCES = [example["tokens"] for example in TRAIN]
+TAGS = [example["tags"] for example in TRAIN]
+TINY = dict(subword_dim=16, char_embedding_dim=8, char_filters=16, hidden_size=16, dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return SubwordTokenizer.train([" ".join(s) for s in SENTENCES], 400, hard_vocab_limit=False)
+
+
+def train(model, out, steps=60, lr=0.05):
+    examples = model.encode(SENTENCES, TAGS)
+    batches = BucketedBatches(examples, [e.length for e in examples], model.collate, 10_000)
+    config = TrainerConfig(
+        output_dir=str(out),
+        max_epochs=None,
+        max_steps=steps,
+        lr=lr,
+        save_checkpoints=False,
+        progress_bar=False,
+        device="cpu",
+        log_every_steps=1000,
+    )
+    Trainer(model, config, batches).fit()
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def trained(tokenizer, tmp_path_factory):
+    torch.manual_seed(0)
+    config = TaggerConfig(**TINY, word_embedding_dim=8)
+    model = BiLSTMCRFTagger.build(config, tokenizer, SENTENCES, TAGS)
+    return train(model, tmp_path_factory.mktemp("train"))
+
+
+def untrained(tokenizer, seed=0, scale=3.0, **overrides):
+    """A random tagger whose emissions are spread out, so no probability is close to 1."""
+    torch.manual_seed(seed)
+    model = BiLSTMCRFTagger.build(TaggerConfig(**{**TINY, **overrides}), tokenizer, SENTENCES, TAGS)
+    with torch.no_grad():
+        model.emission.weight.mul_(scale)
+        model.crf.crf.transitions.normal_()
+    return model.eval()
+
+
+def test_overfits_the_fixture_to_entity_f1_100(trained):
+    scores = trained.evaluate(SENTENCES, TAGS)
+    assert scores.n_gold == 32 and scores.f1 == 100.0
+    assert trained.predict(SENTENCES) == TAGS
+    assert set(scores.per_type) == {"LOC", "MISC", "ORG", "PER"}
+    # two adjacent PER entities stay two entities (IOB2 B-PER B-PER)
+    assert trained.predict([["He", "told", "Anna", "Mary", "the", "news", "."]]) == [
+        ["O", "O", "B-PER", "B-PER", "O", "O", "O"]
+    ]
+
+
+def test_labels_come_from_the_data_in_the_crf_scheme(trained):
+    labels = set(trained.labels.tokens)
+    assert trained.labels[0] == "O"
+    expected = {"O"} | {
+        label for tags in TAGS for label in convert_tags(tags, "IOB2", "IOBES") if label != "O"
+    }
+    assert labels == expected
+    assert "S-MISC" in labels and "E-MISC" not in labels  # MISC is never longer than one word
+    assert trained.entity_types == ["LOC", "MISC", "ORG", "PER"]
+
+
+def test_save_and_load_give_identical_predictions(trained, tmp_path):
+    trained.save_pretrained(tmp_path / "model")
+    loaded = BiLSTMCRFTagger.from_pretrained(tmp_path / "model")
+    assert loaded.config == trained.config
+    assert loaded.labels == trained.labels and loaded.chars == trained.chars
+    assert loaded.words == trained.words
+    for name, tensor in trained.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+    texts = ["Peter Blackburn visited Paris .", "Reuters met Bill Clinton in New York City"]
+    assert loaded.tag(texts) == trained.tag(texts)
+    assert loaded.predict(SENTENCES) == trained.predict(SENTENCES)
+
+
+@pytest.mark.parametrize("missing", ["vocab/labels.json", "vocab/chars.json", "model.safetensors"])
+def test_a_model_directory_with_a_missing_file_names_it(trained, tmp_path, missing):
+    trained.save_pretrained(tmp_path / "model")
+    (tmp_path / "model" / missing).unlink()
+    with pytest.raises(CheckpointError, match=missing):
+        BiLSTMCRFTagger.from_pretrained(tmp_path / "model")
+
+
+@pytest.mark.parametrize(
+    ("scheme", "crf_scheme"), [("IOB2", "IOBES"), ("IOB2", "IOB2"), ("IOB1", "IOBES")]
+)
+def test_predictions_are_always_valid_sequences(tokenizer, scheme, crf_scheme):
+    tags = [convert_tags(t, "IOB2", scheme) for t in TAGS]
+    torch.manual_seed(0)
+    config = TaggerConfig(**TINY, scheme=scheme, crf_scheme=crf_scheme)
+    model = BiLSTMCRFTagger.build(config, tokenizer, SENTENCES, tags).eval()
+    with torch.no_grad():  # random emissions favour invalid sequences: O -> I-X everywhere
+        model.emission.weight.normal_(std=3.0)
+        model.crf.crf.transitions.normal_(std=3.0)
+    generator = torch.Generator().manual_seed(1)
+    vocabulary = sorted({word for sentence in SENTENCES for word in sentence})
+    sentences = [
+        [vocabulary[i] for i in torch.randint(len(vocabulary), (n,), generator=generator)]
+        for n in torch.randint(1, 12, (60,), generator=generator).tolist()
+    ]
+    predictions = model.predict(sentences, batch_size=7)
+    assert any(tag != "O" for tags in predictions for tag in tags)
+    for words, predicted in zip(sentences, predictions, strict=True):
+        assert len(predicted) == len(words)
+        assert is_valid_sequence(predicted, scheme), predicted
+    for nbest in model.predict_nbest(sentences[:10], k=4):
+        assert len(nbest) == 4
+        assert all(is_valid_sequence(tags, scheme) for tags, _ in nbest)
+
+
+def test_empty_one_word_and_long_sentences(trained):
+    assert trained.predict([]) == []
+    assert trained.predict([[]]) == [[]]
+    assert trained.predict(["", "   "]) == [[], []]
+    mixed = trained.predict([[], ["Rome"], [], SENTENCES[1]])
+    assert mixed == [[], ["B-LOC"], [], TAGS[1]]
+    long = (SENTENCES[1] + SENTENCES[8]) * 30  # 540 words
+    (predicted,) = trained.predict([long])
+    assert len(predicted) == len(long)
+    assert predicted[: len(SENTENCES[1])] == TAGS[1]
+    (tagged,) = trained.tag([long])
+    assert len(tagged.confidences) == len(long)
+    assert trained.predict_nbest([[]], k=3) == [[([], 1.0)]]
+    empty = trained.tag([""])[0]
+    assert (empty.tokens, empty.tags, empty.confidences, empty.entities) == ([], [], [], [])
+
+
+def test_a_sentence_is_tagged_the_same_in_any_batch(trained):
+    alone = [trained.predict_nbest([s], k=3)[0] for s in SENTENCES]
+    together = trained.predict_nbest(SENTENCES, k=3, batch_size=5)
+    for a, b in zip(alone, together, strict=True):
+        assert [tags for tags, _ in a] == [tags for tags, _ in b]
+        assert [p for _, p in a] == pytest.approx([p for _, p in b], abs=1e-5)
+
+
+def test_unseen_words_and_characters(trained):
+    sentence = ["Ωmega", "☃☃", "visited", "Qxzvbnq", "東京", "\U0001f600"]
+    (predicted,) = trained.predict([sentence])
+    assert len(predicted) == len(sentence)
+    assert is_valid_sequence(predicted, "IOB2")
+    with pytest.raises(DataError, match="empty after normalisation"):
+        trained.predict([["Peter", " "]])
+
+
+def test_raw_text_is_split_with_offsets(trained):
+    text = "  Peter Blackburn visited Paris, then met Bill Clinton ."
+    words = [token.text for token in tokenize(text)]
+    assert words == [
+        "Peter",
+        "Blackburn",
+        "visited",
+        "Paris",
+        ",",
+        "then",
+        "met",
+        "Bill",
+        "Clinton",
+        ".",
+    ]
+    assert trained.predict([text]) == trained.predict([words])
+    entities = trained.predict_entities(text)
+    assert [(e.text, e.type) for e in entities] == [
+        ("Peter Blackburn", "PER"),
+        ("Paris", "LOC"),
+        ("Bill Clinton", "PER"),
+    ]
+    for entity in entities:
+        assert text[entity.start : entity.end] == entity.text
+        assert entity.text.split() == words[entity.token_start : entity.token_end]
+    assert (entities[0].start, entities[0].end) == (2, 17)
+    # a list of words: offsets into the words joined by single spaces
+    joined = " ".join(words)
+    for entity in trained.predict_entities(words):
+        assert joined[entity.start : entity.end] == entity.text
+    with pytest.raises(TypeError):
+        trained.predict("Peter Blackburn")  # one string, not a list of sentences
+
+
+def brute_force(model, words):
+    """Every CRF-scheme label sequence of the sentence with its probability under the model."""
+    batch = model.collate(model.encode([words]))
+    with torch.no_grad():
+        emissions, mask = model.emissions(batch)
+        num_labels = len(model.labels)
+        sequences = torch.tensor(list(itertools.product(range(num_labels), repeat=len(words))))
+        many = emissions.expand(len(sequences), -1, -1)
+        scores = model.crf.sequence_score(many, sequences, mask.expand(len(sequences), -1))
+        log_z = model.crf.log_partition(emissions, mask)
+    probabilities = (scores - log_z).exp()
+    return [model.labels.decode(s) for s in sequences.tolist()], probabilities.tolist()
+
+
+@pytest.mark.parametrize("crf_scheme", ["IOBES", "IOB2"])
+def test_confidences_match_brute_force_enumeration(tokenizer, crf_scheme):
+    model = untrained(tokenizer, crf_scheme=crf_scheme, scale=6.0)
+    words = ["Peter", "Blackburn", "visited", "New"]
+    label_sequences, probabilities = brute_force(model, words)
+    assert sum(probabilities) == pytest.approx(1.0, abs=1e-4)
+    ranked = sorted(zip(probabilities, label_sequences, strict=True), reverse=True)
+
+    (nbest,) = model.predict_nbest([words], k=5)
+    expected = [
+        (convert_tags(labels, crf_scheme, "IOB2"), p) for p, labels in ranked[:5] if p > 1e-6
+    ]
+    assert [tags for tags, _ in nbest] == [tags for tags, _ in expected]
+    assert [p for _, p in nbest] == pytest.approx([p for _, p in expected], abs=1e-5)
+
+    (tagged,) = model.tag([words])
+    assert tagged.tags == nbest[0][0]
+    best = ranked[0][1]
+    for position, confidence in enumerate(tagged.confidences):
+        marginal = sum(
+            p
+            for p, labels in zip(probabilities, label_sequences, strict=True)
+            if labels[position] == best[position]
+        )
+        assert confidence == pytest.approx(marginal, abs=1e-5)
+        assert 0.0 <= confidence <= 1.0
+    assert tagged.entities, "the random model should find some entity"
+    for entity in tagged.entities:
+        chunk = (entity.type, entity.token_start, entity.token_end)
+        exact = sum(
+            p
+            for p, labels in zip(probabilities, label_sequences, strict=True)
+            if chunk in tag_chunks(labels)
+        )
+        assert entity.score == pytest.approx(exact, abs=1e-5)
+        # the entity is in the best sequence and implies the label of each of its tokens
+        span = tagged.confidences[entity.token_start : entity.token_end]
+        assert nbest[0][1] - 1e-6 <= entity.score <= min(span) + 1e-6
+
+
+def test_training_data_errors(tokenizer):
+    config = TaggerConfig(**TINY)
+    with pytest.raises(DataError, match="sentence 1: 2 words but 1 tags"):
+        BiLSTMCRFTagger.build(config, tokenizer, [["a"], ["b", "c"]], [["O"], ["O"]])
+    with pytest.raises(DataError, match="sentence 0, tag 1: 'E-PER' is not an IOB2 tag"):
+        BiLSTMCRFTagger.build(config, tokenizer, [["a", "b"]], [["B-PER", "E-PER"]])
+
+
+def test_an_unknown_label_is_an_error_naming_sentence_and_token(trained):
+    gold = [list(tags) for tags in TAGS[:3]]
+    gold[2][4] = "B-DATE"
+    with pytest.raises(UnknownLabelError, match="sentence 2, token 4: the tag 'B-DATE'") as info:
+        trained.evaluate(SENTENCES[:3], gold)
+    assert (info.value.sentence, info.value.position, info.value.tag) == (2, 4, "B-DATE")
+    with pytest.raises(UnknownLabelError):
+        trained.encode(SENTENCES[:3], gold)
+
+
+def test_pretrained_word_vectors_fill_the_word_table(tokenizer, tmp_path):
+    vectors = tmp_path / "glove.txt"
+    vectors.write_text("peter 1 2 3 4\nparis 0.5 0.5 0.5 0.5\nunrelated 9 9 9 9\n")
+    config = TaggerConfig(**TINY, word_embedding_dim=4)
+    model = BiLSTMCRFTagger.build(config, tokenizer, SENTENCES, TAGS, word_vectors=vectors)
+    table = model.embedding.word_embedding.weight
+    assert table[model.words.index("peter")].tolist() == [1, 2, 3, 4]  # "Peter", lowercased
+    assert table[model.words.index("paris")].tolist() == [0.5] * 4
+    assert "unrelated" not in model.words
+    with pytest.raises(ValueError, match="word_embedding_dim"):
+        BiLSTMCRFTagger.build(TaggerConfig(**TINY), tokenizer, SENTENCES, TAGS, vectors)
+
+
+def test_forward_returns_the_summed_loss_over_words(tokenizer):
+    model = untrained(tokenizer).train()
+    examples = model.encode(SENTENCES[:4] + [[]], TAGS[:4] + [[]])
+    with torch.no_grad():
+        output = model(model.collate(examples))
+        separate = sum(float(model(model.collate([e])).loss) for e in examples)
+    assert output.num_tokens == sum(len(s) for s in SENTENCES[:4])
+    assert float(output.loss) == pytest.approx(separate, rel=1e-5)
+    assert math.isfinite(float(output.loss)) and float(output.loss) > 0
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("EU rejects German call.", ["EU", "rejects", "German", "call", "."]),
+        ("Germany's U.S. envoy", ["Germany", "'s", "U.S.", "envoy"]),
+        ("don't CAN’T O'Neill", ["do", "n't", "CA", "N’T", "O'Neill"]),
+        ("John F. Kennedy, e.g. here", ["John", "F.", "Kennedy", ",", "e.g.", "here"]),
+        (
+            "3.5% of 1,000 on 1996-08-22 at 10:30",
+            ["3.5", "%", "of", "1,000", "on", "1996-08-22"] + ["at", "10:30"],
+        ),
+        ("Wait... (Zürich)\u3000東京!", ["Wait", "...", "(", "Zürich", ")", "東京", "!"]),
+        ("German-born 'quoted'", ["German-born", "'", "quoted", "'"]),
+        (" \t\n", []),
+    ],
+)
+def test_word_tokenizer(text, words):
+    tokens = tokenize(text)
+    assert [t.text for t in tokens] == words
+    assert all(text[t.start : t.end] == t.text for t in tokens)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(tokens))
+    # nothing but whitespace is left out
+    covered = set().union(*(range(t.start, t.end) for t in tokens))
+    assert all(text[i].isspace() for i in range(len(text)) if i not in covered)
