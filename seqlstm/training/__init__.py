@@ -1,0 +1,22 @@
+"""The shared training loop: Trainer, its config, checkpoints and DDP setup."""
+
+from seqlstm.training.checkpoint import CheckpointManager, seed_everything
+from seqlstm.training.distributed import DistributedContext
+from seqlstm.training.trainer import (
+    BatchSource,
+    StepOutput,
+    Trainer,
+    TrainerConfig,
+    TrainingDivergedError,
+)
+
+__all__ = [
+    "BatchSource",
+    "CheckpointManager",
+    "DistributedContext",
+    "StepOutput",
+    "Trainer",
+    "TrainerConfig",
+    "TrainingDivergedError",
+    "seed_everything",
+]

@@ -1,0 +1,383 @@
+"""Checkpoints without pickle: tensors in safetensors, everything else in JSON.
+
+A checkpoint is a directory ``step-00001234/`` holding
+
+- ``tensors.safetensors``: model weights, optimizer state tensors, torch RNG states (uint8);
+- ``state.json``: counters, data position, optimizer hyperparameters, schedule state, RNG
+  states of ``random``/numpy, the config, and the sha256 of the tensor file.
+
+Nested state such as ``optimizer.state_dict()`` is split into the two files by
+:func:`flatten_state`: every tensor is replaced by ``{"__tensor__": name}`` and stored under
+that name, and the JSON-incompatible containers (tuples, dicts with int keys) are tagged so
+that :func:`unflatten_state` rebuilds exactly the same structure.
+
+Writes are atomic: the directory is filled under a temporary name, fsynced, and renamed into
+place; the ``latest`` and ``best`` pointer files are replaced the same way. A crash therefore
+leaves either the old checkpoint or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors.torch
+import torch
+from torch import nn
+
+from seqlstm.errors import CheckpointError
+
+FORMAT_VERSION = 1
+TENSORS_FILE = "tensors.safetensors"
+STATE_FILE = "state.json"
+LATEST = "latest"
+BEST = "best"
+_PREFIX = "step-"
+_MAX_LISTED = 10  # mismatches named in one error message
+
+
+# --- nested state <-> (JSON, tensors) -------------------------------------------------------
+
+
+def flatten_state(obj: Any, prefix: str) -> tuple[Any, dict[str, torch.Tensor]]:
+    """Split a nested structure into a JSON-able skeleton and a flat ``{name: tensor}`` dict.
+
+    Tensor names are ``prefix`` followed by the path of keys, e.g. ``optimizer/state/0/exp_avg``.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(value: Any, path: str) -> Any:
+        if isinstance(value, torch.Tensor):
+            tensors[path] = value
+            return {"__tensor__": path}
+        if isinstance(value, dict):
+            if all(isinstance(k, str) for k in value):
+                return {k: walk(v, f"{path}/{k}") for k, v in value.items()}
+            return {"__dict__": [[k, walk(v, f"{path}/{k}")] for k, v in value.items()]}
+        if isinstance(value, tuple):
+            return {"__tuple__": [walk(v, f"{path}/{i}") for i, v in enumerate(value)]}
+        if isinstance(value, list):
+            return [walk(v, f"{path}/{i}") for i, v in enumerate(value)]
+        if value is None or isinstance(value, bool | int | float | str):
+            return value
+        raise TypeError(f"cannot store {type(value).__name__} at {path!r} in a checkpoint")
+
+    return walk(obj, prefix), tensors
+
+
+def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of :func:`flatten_state`."""
+    if isinstance(skeleton, list):
+        return [unflatten_state(v, tensors) for v in skeleton]
+    if not isinstance(skeleton, dict):
+        return skeleton
+    if "__tensor__" in skeleton:
+        name = skeleton["__tensor__"]
+        if name not in tensors:
+            raise CheckpointError(f"checkpoint state refers to tensor {name!r}, which is missing")
+        return tensors[name]
+    if "__tuple__" in skeleton:
+        return tuple(unflatten_state(v, tensors) for v in skeleton["__tuple__"])
+    if "__dict__" in skeleton:
+        return {k: unflatten_state(v, tensors) for k, v in skeleton["__dict__"]}
+    return {k: unflatten_state(v, tensors) for k, v in skeleton.items()}
+
+
+# --- atomic files ---------------------------------------------------------------------------
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_pointer(path: Path, target: str) -> None:
+    """Atomically make the text file ``path`` contain ``target`` (temp file + os.replace)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
+    os.close(fd)
+    try:
+        _write_synced(Path(tmp), (target + "\n").encode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_path(path.parent)
+
+
+def _detached(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """CPU, contiguous copies; tensors sharing memory (tied weights) are stored separately
+    because safetensors refuses aliased storage."""
+    out: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
+    for name, tensor in tensors.items():
+        t = tensor.detach().cpu().contiguous()
+        if t.numel() and t.untyped_storage().data_ptr() in seen:
+            t = t.clone()
+        if t.numel():
+            seen.add(t.untyped_storage().data_ptr())
+        out[name] = t
+    return out
+
+
+def write_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], state: dict) -> None:
+    """Atomically write a checkpoint directory (replacing an existing one at ``path``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
+    try:
+        blob = safetensors.torch.save(_detached(tensors))
+        _write_synced(tmp / TENSORS_FILE, blob)
+        full_state = {
+            "format_version": FORMAT_VERSION,
+            "tensors_sha256": hashlib.sha256(blob).hexdigest(),
+            **state,
+        }
+        _write_synced(tmp / STATE_FILE, json.dumps(full_state, indent=1).encode())
+        _fsync_path(tmp)
+        if path.exists():
+            # os.replace cannot swap a directory onto a non-empty one; move the old aside.
+            old = Path(tempfile.mkdtemp(prefix=f".old-{path.name}-", dir=path.parent))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_path(path.parent)
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read and verify a checkpoint directory; CheckpointError names what is wrong."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint directory {path} does not exist")
+    state_path, tensors_path = path / STATE_FILE, path / TENSORS_FILE
+    for required in (state_path, tensors_path):
+        if not required.is_file():
+            raise CheckpointError(f"checkpoint {path} is incomplete: {required.name} is missing")
+    try:
+        state = json.loads(state_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{state_path} is corrupt (not valid JSON: {err})") from err
+    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{state_path} is not a seqlstm checkpoint of format version {FORMAT_VERSION}"
+        )
+    blob = tensors_path.read_bytes()
+    if hashlib.sha256(blob).hexdigest() != state.get("tensors_sha256"):
+        raise CheckpointError(
+            f"{tensors_path} is corrupt: its sha256 does not match the one in {STATE_FILE}"
+        )
+    try:
+        tensors = safetensors.torch.load(blob)
+    except Exception as err:  # safetensors raises its own error types for a bad header
+        raise CheckpointError(f"{tensors_path} is corrupt: {err}") from err
+    return tensors, state
+
+
+# --- model weights --------------------------------------------------------------------------
+
+
+def model_class_name(model: nn.Module) -> str:
+    return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+def _listing(items: list[str]) -> str:
+    shown = ", ".join(items[:_MAX_LISTED])
+    return shown + (f" and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else "")
+
+
+def load_model_weights(
+    model: nn.Module,
+    tensors: dict[str, torch.Tensor],
+    state: dict,
+    source: str | Path,
+    prefix: str = "model/",
+) -> None:
+    """Copy the weights stored under ``prefix`` into ``model`` after checking they belong to it.
+
+    Raises CheckpointError naming the other model class, or the missing, unexpected and
+    differently shaped parameters (a checkpoint from another config).
+    """
+    expected_class = model_class_name(model)
+    if state.get("model_class") != expected_class:
+        raise CheckpointError(
+            f"checkpoint {source} holds a {state.get('model_class')}, not a {expected_class}"
+        )
+    saved = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    own = model.state_dict()
+    problems = []
+    missing = sorted(own.keys() - saved.keys())
+    unexpected = sorted(saved.keys() - own.keys())
+    if missing:
+        problems.append(f"missing {_listing(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {_listing(unexpected)}")
+    shapes = [
+        f"{name} {tuple(saved[name].shape)} vs model {tuple(own[name].shape)}"
+        for name in sorted(own.keys() & saved.keys())
+        if saved[name].shape != own[name].shape
+    ]
+    if shapes:
+        problems.append(f"different shapes {_listing(shapes)}")
+    if problems:
+        raise CheckpointError(
+            f"checkpoint {source} does not match this {expected_class} (another config?): "
+            + "; ".join(problems)
+        )
+    model.load_state_dict(saved)
+
+
+# --- random number generators ---------------------------------------------------------------
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python ``random``, numpy and torch (CPU and every CUDA device)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def capture_rng_state(device: torch.device) -> tuple[dict[str, torch.Tensor], dict]:
+    """RNG states of this process: torch generators as uint8 tensors, the rest JSON-able."""
+    tensors = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        tensors["cuda"] = torch.cuda.get_rng_state(device)
+    elif device.type == "mps":
+        tensors["mps"] = torch.mps.get_rng_state()
+    version, internal, gauss = random.getstate()
+    _, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    return tensors, {
+        "python": [version, list(internal), gauss],
+        "numpy": {
+            "keys": keys.tolist(),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+    }
+
+
+def restore_rng_state(tensors: dict[str, torch.Tensor], state: dict, device: torch.device) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    torch.set_rng_state(tensors["torch"])
+    if device.type == "cuda" and "cuda" in tensors:
+        torch.cuda.set_rng_state(tensors["cuda"], device)
+    elif device.type == "mps" and "mps" in tensors:
+        torch.mps.set_rng_state(tensors["mps"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    numpy_state = state["numpy"]
+    np.random.set_state(
+        (
+            "MT19937",
+            np.array(numpy_state["keys"], dtype=np.uint32),
+            numpy_state["pos"],
+            numpy_state["has_gauss"],
+            numpy_state["cached_gaussian"],
+        )
+    )
+
+
+# --- a directory of checkpoints -------------------------------------------------------------
+
+
+def _step_of(path: Path) -> int:
+    return int(path.name[len(_PREFIX) :])
+
+
+class CheckpointManager:
+    """``directory/step-NNNNNNNN/`` checkpoints with ``latest`` and ``best`` pointer files.
+
+    After each save only the ``keep_last`` newest checkpoints survive, plus the best one
+    when ``keep_best``. Which checkpoint is best is the caller's decision (``is_best``).
+    """
+
+    def __init__(self, directory: str | Path, keep_last: int = 3, keep_best: bool = True):
+        if keep_last < 1:
+            raise ValueError(f"keep_last must be >= 1, got {keep_last}")
+        self.directory = Path(directory)
+        self.keep_last = keep_last
+        self.keep_best = keep_best
+
+    def checkpoints(self) -> list[Path]:
+        """Existing checkpoint directories, oldest first."""
+        if not self.directory.is_dir():
+            return []
+        found = [
+            p
+            for p in self.directory.iterdir()
+            if p.is_dir() and p.name.startswith(_PREFIX) and p.name[len(_PREFIX) :].isdigit()
+        ]
+        return sorted(found, key=_step_of)
+
+    def _pointer(self, name: str) -> Path | None:
+        pointer = self.directory / name
+        if not pointer.is_file():
+            return None
+        target = self.directory / pointer.read_text().strip()
+        if not target.is_dir():
+            raise CheckpointError(f"{pointer} points to {target}, which does not exist")
+        return target
+
+    def latest(self) -> Path | None:
+        """The newest checkpoint; a crash between writing it and its pointer loses nothing."""
+        pointed = self._pointer(LATEST)
+        found = self.checkpoints()
+        if found and (pointed is None or _step_of(found[-1]) > _step_of(pointed)):
+            return found[-1]
+        return pointed
+
+    def best(self) -> Path | None:
+        return self._pointer(BEST)
+
+    def remove_stale_temporaries(self) -> None:
+        """Delete the half-written files and directories that a crash during a save left."""
+        if self.directory.is_dir():
+            for p in self.directory.iterdir():
+                if p.name.startswith((".tmp-", ".old-")):
+                    if p.is_dir():
+                        shutil.rmtree(p, ignore_errors=True)
+                    else:
+                        p.unlink(missing_ok=True)
+
+    def save(
+        self, step: int, tensors: dict[str, torch.Tensor], state: dict, is_best: bool = False
+    ) -> Path:
+        path = self.directory / f"{_PREFIX}{step:08d}"
+        write_checkpoint(path, tensors, state)
+        write_pointer(self.directory / LATEST, path.name)
+        if is_best:
+            write_pointer(self.directory / BEST, path.name)
+        self._prune()
+        return path
+
+    def _prune(self) -> None:
+        keep = set(self.checkpoints()[-self.keep_last :])
+        best = self.best()
+        if best is not None and self.keep_best:
+            keep.add(best)
+        elif best is not None and best not in keep:
+            (self.directory / BEST).unlink()  # never leave a pointer to a deleted checkpoint
+        for path in self.checkpoints():
+            if path not in keep:
+                shutil.rmtree(path)

@@ -1,0 +1,757 @@
+"""The one training loop behind the tagger, the translator and the language model.
+
+A task supplies a ``step_fn(module, batch) -> StepOutput`` that returns the SUM of its
+per-token losses and the number of tokens, and optionally an ``evaluate_fn(model) -> metrics``.
+The Trainer does the rest: device placement, DDP, mixed precision, gradient accumulation,
+clipping, warm-up and plateau LR schedules, early stopping, logging, checkpoints and resume.
+
+Loss normalisation. Gradients are divided by the token count of the whole optimizer step
+(every accumulation micro-batch on every rank), so accumulation and DDP give exactly the
+gradient of one big batch however unevenly the tokens are spread. DDP averages gradients over
+ranks, so the factor applied after backward is ``world_size / global_tokens``; it is merged
+with the clipping factor into one multiplication of the gradients.
+
+Host syncs. The per-step summed loss and token count stay on the device (under DDP they are
+summed over ranks in one all-reduce, with a vote on the time budget so that all ranks stop
+together). They are read back only at *sync steps*: every step on CPU (where reading is
+free, so a NaN is caught before the optimizer applies it) and on accelerators only at log,
+evaluation, checkpoint and epoch-end steps. A non-finite loss raises
+:class:`TrainingDivergedError` naming the first bad step; since checkpoints are only written
+right after a sync step has been checked, the last checkpoint on disk is always a good one.
+
+Resume. A checkpoint is taken between optimizer steps and records the data position
+(epoch, batches consumed in it), so ``resume=True`` replays the same batches, dropout masks
+(RNG states) and learning rates as an uninterrupted run, bit for bit on CPU. Evaluation runs
+with the RNG states saved and restored around it, and the extra evaluation at the end of a
+run does not feed the plateau schedule, so stopping and resuming changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
+
+from seqlstm.errors import CheckpointError
+from seqlstm.training.checkpoint import (
+    CheckpointManager,
+    capture_rng_state,
+    flatten_state,
+    load_model_weights,
+    model_class_name,
+    read_checkpoint,
+    restore_rng_state,
+    seed_everything,
+    unflatten_state,
+)
+from seqlstm.training.distributed import (
+    DistributedContext,
+    all_gather_json,
+    all_reduce_sum_,
+    barrier,
+    broadcast_json,
+    destroy_distributed,
+    init_distributed,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class StepOutput:
+    """What ``step_fn`` returns for one micro-batch."""
+
+    loss: torch.Tensor  # scalar: SUM of the per-token losses of the batch, not the mean
+    num_tokens: torch.Tensor | int  # how many tokens that sum is over
+
+
+class BatchSource(Protocol):
+    """Training batches, already sharded for this rank; the order is a function of the epoch."""
+
+    def __len__(self) -> int: ...
+
+    def epoch(self, epoch: int) -> Iterator[Any]: ...
+
+
+@dataclass
+class TrainerConfig:
+    """Everything the training loop does, with defaults suitable for small LSTM models.
+
+    Training stops at whichever of ``max_epochs``, ``max_steps`` (optimizer steps) and
+    ``max_time_minutes`` (wall clock, counted across resumes) comes first, or by early stopping.
+
+    LR schedule: the update after ``s`` completed steps uses
+    ``lr_now * min(1, (s + 1) / warmup_steps)``, where ``lr_now`` starts at ``lr`` and is
+    multiplied by ``lr_decay_factor`` (never below ``min_lr``) when more than ``lr_patience``
+    scheduled evaluations in a row have not improved ``metric``. Training stops early when
+    more than ``early_stopping_patience`` evaluations in a row have not improved it.
+
+    ``eval_every_steps=None`` evaluates at the end of each epoch; a checkpoint is written
+    after every scheduled evaluation, every ``checkpoint_every_steps`` steps (None: at each
+    epoch end) and at the end of training.
+    """
+
+    output_dir: str = "runs/train"
+    max_epochs: int | None = 10
+    max_steps: int | None = None
+    max_time_minutes: float | None = None
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.0  # sgd only
+    betas: tuple[float, float] = (0.9, 0.999)  # adam/adamw only
+    grad_clip: float | None = 5.0  # max global L2 norm of the gradients; None disables
+    accumulation_steps: int = 1
+    warmup_steps: int = 0
+    lr_decay_factor: float = 0.5  # 1.0 disables decay on plateau
+    lr_patience: int = 2
+    min_lr: float = 1e-6
+    early_stopping_patience: int | None = None
+    metric: str = "loss"  # key of the dict that evaluate_fn returns
+    metric_mode: Literal["min", "max"] = "min"
+    eval_every_steps: int | None = None
+    checkpoint_every_steps: int | None = None
+    save_checkpoints: bool = True
+    keep_last: int = 3
+    keep_best: bool = True
+    load_best_at_end: bool = False  # put the best checkpoint's weights into the model
+    device: str = "auto"  # auto: cuda, then mps, then cpu
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16/fp16 on CUDA
+    seed: int = 0
+    log_every_steps: int = 50
+    progress_bar: bool = True
+    resume: bool = False  # continue from the latest checkpoint in output_dir, if any
+
+    def __post_init__(self) -> None:
+        self.output_dir = str(self.output_dir)
+        self.betas = tuple(self.betas)
+        positive = ("accumulation_steps", "log_every_steps", "keep_last")
+        optional_positive = (
+            "max_epochs",
+            "max_steps",
+            "max_time_minutes",
+            "eval_every_steps",
+            "checkpoint_every_steps",
+        )
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainerConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in optional_positive:
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"TrainerConfig.{name} must be > 0 or None, got {value}")
+        if self.max_epochs is None and self.max_steps is None and self.max_time_minutes is None:
+            raise ValueError("TrainerConfig needs max_epochs, max_steps or max_time_minutes")
+        choices = {
+            "optimizer": ("adam", "adamw", "sgd"),
+            "metric_mode": ("min", "max"),
+            "precision": ("auto", "fp32", "bf16", "fp16"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"TrainerConfig.{name} must be one of {allowed}")
+        if not 0 < self.lr_decay_factor <= 1:
+            raise ValueError(f"lr_decay_factor must be in (0, 1], got {self.lr_decay_factor}")
+        for name in ("warmup_steps", "lr_patience", "early_stopping_patience"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"TrainerConfig.{name} must be >= 0, got {value}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
+
+
+@dataclass
+class PlateauSchedule:
+    """LR decay on a plateau of the validation metric, and early stopping (scheduled evals)."""
+
+    lr: float
+    factor: float
+    patience: int
+    min_lr: float
+    mode: Literal["min", "max"]
+    stop_patience: int | None
+    best: float | None = None
+    bad_evals: int = 0  # since the last improvement or decay
+    evals_since_best: int = 0
+
+    def improves(self, value: float, best: float | None) -> bool:
+        if best is None:
+            return not math.isnan(value)
+        return value < best if self.mode == "min" else value > best
+
+    def update(self, value: float) -> bool:
+        """Record one evaluation; returns True when training should stop early."""
+        if self.improves(value, self.best):
+            self.best, self.bad_evals, self.evals_since_best = value, 0, 0
+        else:
+            self.bad_evals += 1
+            self.evals_since_best += 1
+            if self.bad_evals > self.patience:
+                self.lr = max(self.lr * self.factor, min(self.min_lr, self.lr))
+                self.bad_evals = 0
+        return self.exhausted
+
+    @property
+    def exhausted(self) -> bool:
+        """Early stopping: more than ``stop_patience`` evaluations without improvement."""
+        return self.stop_patience is not None and self.evals_since_best > self.stop_patience
+
+    def state_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("lr", "best", "bad_evals", "evals_since_best")}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: bf16 on CUDA when supported, else fp16 (with a GradScaler); fp32 elsewhere."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+def move_to_device(batch: Any, device: torch.device) -> Any:
+    """Move every tensor in a tensor / dict / list / tuple / namedtuple / dataclass batch."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: move_to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return type(batch)(*(move_to_device(v, device) for v in batch))
+    if isinstance(batch, list | tuple):
+        return type(batch)(move_to_device(v, device) for v in batch)
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        changes = {
+            f.name: move_to_device(getattr(batch, f.name), device)
+            for f in dataclasses.fields(batch)
+            if f.init
+        }
+        return dataclasses.replace(batch, **changes)
+    return batch
+
+
+def _call_model(model: nn.Module, batch: Any) -> StepOutput:
+    return model(batch)
+
+
+class Trainer:
+    """Train ``model`` on ``train_batches`` with ``step_fn``; see the module docstring.
+
+    Under ``torchrun`` the Trainer joins the process group itself (and leaves it at the end of
+    :meth:`fit`); ``step_fn`` then receives the DDP-wrapped module, ``evaluate_fn`` the plain
+    model on rank 0 only, and only rank 0 logs and writes checkpoints. For resume, every rank
+    must see ``output_dir``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        config: TrainerConfig,
+        train_batches: BatchSource,
+        step_fn: Callable[[nn.Module, Any], StepOutput] = _call_model,
+        evaluate_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+    ):
+        self.config = config
+        self.train_batches = train_batches
+        self.step_fn = step_fn
+        self.evaluate_fn = evaluate_fn
+        self.context = DistributedContext.from_env(config.device)
+        self._owns_process_group = init_distributed(self.context)
+        self.device = self.context.device
+        self.model = model.to(self.device)
+        self.module: nn.Module = self.model
+        if self.context.is_distributed:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.module = DistributedDataParallel(self.model, device_ids=device_ids)
+        self._params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = self._build_optimizer()
+        self.precision = resolve_precision(config.precision, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
+        self.schedule = PlateauSchedule(
+            lr=config.lr,
+            factor=config.lr_decay_factor,
+            patience=config.lr_patience,
+            min_lr=config.min_lr,
+            mode=config.metric_mode,
+            stop_patience=config.early_stopping_patience,
+        )
+        self.output_dir = Path(config.output_dir)
+        self.checkpoints = CheckpointManager(
+            self.output_dir / "checkpoints", config.keep_last, config.keep_best
+        )
+        self.metrics_path = self.output_dir / "metrics.jsonl"
+        # Progress: optimizer steps done, and the data position of the next batch.
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best_metric: float | None = None
+        self.best_metrics: dict[str, float] = {}
+        self.best_step: int | None = None
+        self._last_eval_step = 0
+        self._last_checkpoint_step = 0
+        self._elapsed_before = 0.0  # seconds spent by earlier runs of a resumed job
+        self._start_time = time.monotonic()
+        self._stop_reason: str | None = None
+        # Reading a CPU tensor costs nothing, so CPU runs check every step (see module doc).
+        self._sync_every_step = self.device.type == "cpu"
+        # Per-step (step, summed loss, tokens, over-budget vote), not yet read to the host.
+        self._pending: list[tuple[int, torch.Tensor, torch.Tensor | int, torch.Tensor | bool]] = []
+        self._window_loss = 0.0
+        self._window_tokens = 0.0
+        self._window_start = time.monotonic()
+        self._progress: tqdm | None = None
+
+    # --- setup ---------------------------------------------------------------------------
+
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        c = self.config
+        if c.optimizer == "sgd":
+            return torch.optim.SGD(
+                self._params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay
+            )
+        optimizer_class = torch.optim.Adam if c.optimizer == "adam" else torch.optim.AdamW
+        return optimizer_class(self._params, lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    @property
+    def is_main(self) -> bool:
+        return self.context.is_main
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of the optimizer update that follows ``step`` completed steps."""
+        warmup = self.config.warmup_steps
+        return self.schedule.lr * (min(1.0, (step + 1) / warmup) if warmup else 1.0)
+
+    def _elapsed(self) -> float:
+        return self._elapsed_before + time.monotonic() - self._start_time
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def fit(self) -> dict[str, float]:
+        """Train until a stopping criterion; returns the best validation metrics ({} without
+        ``evaluate_fn``)."""
+        try:
+            self._begin()
+            while self._stop_reason is None:
+                self._train_epoch()
+            self._finish()
+        finally:
+            if self._progress is not None:
+                self._progress.close()
+            if self._owns_process_group:
+                destroy_distributed()
+                self._owns_process_group = False
+        return dict(self.best_metrics)
+
+    def _begin(self) -> None:
+        if len(self.train_batches) == 0:
+            raise ValueError("train_batches is empty: len(train_batches) == 0")
+        resumed = self.config.resume and self._resume()
+        if not resumed:
+            if self.checkpoints.checkpoints():
+                raise ValueError(
+                    f"{self.checkpoints.directory} holds checkpoints of an earlier run; "
+                    "set resume=True to continue it or choose another output_dir"
+                )
+            seed_everything(self.config.seed + self.context.rank)
+        if self.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            self.checkpoints.remove_stale_temporaries()
+            self._truncate_metrics(self.step)
+        self._start_time = self._window_start = time.monotonic()
+        self._stop_reason = self._limit_reached()
+        if self.schedule.exhausted:  # resuming a run that stopped early
+            self._stop_reason = self._stop_reason or "early_stopping"
+        budget = self.config.max_time_minutes
+        if budget is not None and self._elapsed_before > 60 * budget:  # spent before a resume
+            self._stop_reason = self._stop_reason or "max_time_minutes"
+        self.model.train()
+        self._progress = tqdm(
+            total=self._planned_steps(),
+            initial=self.step,
+            unit="step",
+            dynamic_ncols=True,
+            disable=not (self.config.progress_bar and self.is_main),
+        )
+
+    def _steps_per_epoch(self) -> int:
+        return math.ceil(len(self.train_batches) / self.config.accumulation_steps)
+
+    def _planned_steps(self) -> int | None:
+        limits = [self.config.max_steps]
+        if self.config.max_epochs is not None:
+            limits.append(self.config.max_epochs * self._steps_per_epoch())
+        return min((x for x in limits if x is not None), default=None)
+
+    def _limit_reached(self) -> str | None:
+        c = self.config
+        if c.max_steps is not None and self.step >= c.max_steps:
+            return "max_steps"
+        if c.max_epochs is not None and self.epoch >= c.max_epochs:
+            return "max_epochs"
+        return None
+
+    def _train_epoch(self) -> None:
+        num_batches = len(self.train_batches)
+        batches = iter(self.train_batches.epoch(self.epoch))
+        for _ in range(self.batch_in_epoch):  # resume mid-epoch: skip the consumed batches
+            self._next_batch(batches)
+        while self._stop_reason is None:
+            count = min(self.config.accumulation_steps, num_batches - self.batch_in_epoch)
+            epoch_end = self.batch_in_epoch + count == num_batches
+            epoch = self.epoch
+            self._optimizer_step(batches, count, epoch_end)
+            self.step += 1
+            self.batch_in_epoch += count
+            if epoch_end:
+                self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+            self._after_step(epoch, epoch_end)
+            if epoch_end:
+                return
+
+    def _next_batch(self, batches: Iterator[Any]) -> Any:
+        try:
+            return next(batches)
+        except StopIteration:
+            raise ValueError(
+                f"train_batches.epoch({self.epoch}) ended early: len(train_batches) is "
+                f"{len(self.train_batches)} but it yielded fewer batches"
+            ) from None
+
+    def _must_sync(self, step: int, epoch_end: bool) -> bool:
+        c = self.config
+        return (
+            self._sync_every_step
+            or epoch_end
+            or step % c.log_every_steps == 0
+            or step == c.max_steps
+            or (c.eval_every_steps is not None and step % c.eval_every_steps == 0)
+            or (c.checkpoint_every_steps is not None and step % c.checkpoint_every_steps == 0)
+        )
+
+    def _optimizer_step(self, batches: Iterator[Any], count: int, epoch_end: bool) -> None:
+        """Forward/backward ``count`` micro-batches, normalise, clip, update."""
+        step = self.step + 1
+        distributed = self.context.is_distributed
+        loss_sum: torch.Tensor | None = None
+        tokens: torch.Tensor | int = 0
+        for i in range(count):
+            batch = move_to_device(self._next_batch(batches), self.device)
+            # Gradients are all-reduced only on the last micro-batch of the step.
+            no_sync = self.module.no_sync() if distributed and i < count - 1 else None
+            with no_sync or contextlib.nullcontext():
+                with self._autocast():
+                    out = self.step_fn(self.module, batch)
+                if not isinstance(out, StepOutput) or out.loss.dim() != 0:
+                    raise TypeError("step_fn must return a StepOutput with a scalar summed loss")
+                (self.scaler.scale(out.loss) if self.scaler else out.loss).backward()
+            loss = out.loss.detach()
+            loss_sum = loss if loss_sum is None else loss_sum + loss
+            tokens = tokens + out.num_tokens
+        over_budget: torch.Tensor | bool = self._over_time_budget()
+        if distributed:
+            # One all-reduce gives every rank the global loss and token count, and makes
+            # all ranks stop after the same step when any of them ran out of time.
+            stats = torch.stack(
+                [loss_sum.double(), self._device_scalar(tokens), self._device_scalar(over_budget)]
+            )
+            loss_sum, tokens, over_budget = all_reduce_sum_(stats, self.context).unbind()
+        elif over_budget:
+            self._stop_reason = self._stop_reason or "max_time_minutes"
+        self._pending.append((step, loss_sum, tokens, over_budget))
+        if self._must_sync(step, epoch_end):
+            tokens = self._sync()
+        elif isinstance(tokens, torch.Tensor):
+            tokens = tokens.clamp(min=1)
+        else:
+            tokens = max(tokens, 1)
+
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        self._normalise_and_clip(tokens)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(self.step)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _normalise_and_clip(self, tokens: torch.Tensor | float) -> None:
+        """Turn the summed gradients into those of the per-token mean loss of the whole step
+        and clip their global norm, in a single pass over the gradients."""
+        grads = [p.grad for p in self._params if p.grad is not None]
+        if not grads:
+            return
+        # DDP averaged the gradients over ranks, hence world_size / global token count.
+        scale = self.context.world_size / tokens
+        if self.config.grad_clip is not None:
+            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) * scale
+            scale = scale * (self.config.grad_clip / (norm + 1e-6)).clamp(max=1.0)
+        if isinstance(scale, torch.Tensor):
+            scale = scale.to(grads[0].dtype)
+        torch._foreach_mul_(grads, scale)
+
+    def _over_time_budget(self) -> bool:
+        budget = self.config.max_time_minutes
+        return budget is not None and self._elapsed() > 60 * budget
+
+    def _device_scalar(self, value: torch.Tensor | float) -> torch.Tensor:
+        if isinstance(value, torch.Tensor):
+            return value.to(self.device, torch.float64)
+        # torch.full passes the number as a kernel argument: no host-to-device copy, no sync.
+        return torch.full((), float(value), dtype=torch.float64, device=self.device)
+
+    def _sync(self) -> float:
+        """Read the pending per-step statistics to the host (the first read waits for the
+        device); returns the token count of the newest step (at least 1)."""
+        tokens = 1.0
+        for step, loss_sum, step_tokens, over_budget in self._pending:
+            loss, tokens = float(loss_sum), float(step_tokens)
+            if not math.isfinite(loss):
+                latest = self.checkpoints.latest()
+                raise TrainingDivergedError(
+                    f"training diverged: the summed loss of step {step} is {loss}; "
+                    f"last good checkpoint: {latest or 'none'}"
+                )
+            self._window_loss += loss
+            self._window_tokens += tokens
+            if over_budget:
+                self._stop_reason = self._stop_reason or "max_time_minutes"
+        self._pending.clear()
+        return max(tokens, 1.0)
+
+    def _after_step(self, epoch: int, epoch_end: bool) -> None:
+        c = self.config
+        step = self.step
+        if self._progress is not None:
+            self._progress.update(1)
+        if step % c.log_every_steps == 0:
+            self._log_train(epoch)
+        every = c.eval_every_steps
+        evaluate = self.evaluate_fn is not None and (
+            step % every == 0 if every is not None else epoch_end
+        )
+        improved = evaluate and self._evaluate(epoch, scheduled=True)
+        every = c.checkpoint_every_steps
+        if c.save_checkpoints and (
+            evaluate or (step % every == 0 if every is not None else epoch_end)
+        ):
+            self._save_checkpoint(is_best=improved)
+        self._stop_reason = self._stop_reason or self._limit_reached()
+
+    def _finish(self) -> None:
+        self._sync()
+        if self.evaluate_fn is not None and self._last_eval_step != self.step:
+            improved = self._evaluate(self.epoch, scheduled=False)
+        else:
+            improved = False
+        if self.config.save_checkpoints and self._last_checkpoint_step != self.step:
+            self._save_checkpoint(is_best=improved)
+        self._log("training stopped after step %d (%s)", self.step, self._stop_reason)
+        if self.config.load_best_at_end and self.best_step is not None:
+            best = self.checkpoints.best()
+            if best is None:
+                self._log(
+                    "load_best_at_end: no best checkpoint (keep_best=False?)", level=logging.WARNING
+                )
+            else:
+                tensors, state = read_checkpoint(best)
+                load_model_weights(self.model, tensors, state, best)
+
+    # --- evaluation and logging ----------------------------------------------------------
+
+    def _evaluate(self, epoch: int, scheduled: bool) -> bool:
+        """Run evaluate_fn; returns whether the metric improved on the best so far.
+
+        Only scheduled evaluations drive the LR plateau schedule and early stopping.
+        """
+        metrics = self._run_evaluate_fn() if self.is_main else None
+        metrics = broadcast_json(metrics, self.context)
+        value = metrics[self.config.metric]
+        improved = self.schedule.improves(value, self.best_metric)
+        if improved:
+            self.best_metric, self.best_metrics, self.best_step = value, metrics, self.step
+        if scheduled and self.schedule.update(value):
+            self._stop_reason = self._stop_reason or "early_stopping"
+        self._last_eval_step = self.step
+        self._write_metrics(
+            {"event": "valid", "step": self.step, "epoch": epoch, **metrics, "best": improved}
+        )
+        self._log("step %d valid %s%s", self.step, metrics, " (best)" if improved else "")
+        return improved
+
+    def _run_evaluate_fn(self) -> dict[str, float]:
+        # Evaluation must not move the training RNG streams, or runs that evaluate at
+        # different steps (a stopped-and-resumed one) would diverge.
+        rng = capture_rng_state(self.device)
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                raw = self.evaluate_fn(self.model)
+        finally:
+            self.model.train()
+            restore_rng_state(*rng, self.device)
+        if self.config.metric not in raw:
+            raise ValueError(
+                f"evaluate_fn returned {sorted(raw)}, without the metric "
+                f"{self.config.metric!r} named in TrainerConfig.metric"
+            )
+        return {str(k): float(v) for k, v in raw.items()}
+
+    def _log_train(self, epoch: int) -> None:
+        now = time.monotonic()
+        loss = self._window_loss / max(self._window_tokens, 1.0)
+        tokens_per_s = self._window_tokens / max(now - self._window_start, 1e-9)
+        lr = self.optimizer.param_groups[0]["lr"]
+        self._write_metrics(
+            {
+                "event": "train",
+                "step": self.step,
+                "epoch": epoch,
+                "train_loss": loss,
+                "lr": lr,
+                "tokens_per_s": tokens_per_s,
+                "elapsed_s": self._elapsed(),
+            }
+        )
+        if self._progress is not None:
+            self._progress.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tokens_per_s:.0f}")
+        self._log("step %d train_loss %.4f lr %.3g tok/s %.0f", self.step, loss, lr, tokens_per_s)
+        self._window_loss = self._window_tokens = 0.0
+        self._window_start = now
+
+    def _log(self, message: str, *args: Any, level: int = logging.INFO) -> None:
+        if self.is_main:  # one log for the job, not one per rank
+            logger.log(level, message, *args)
+
+    def _write_metrics(self, row: dict) -> None:
+        if self.is_main:
+            with open(self.metrics_path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Start metrics.jsonl afresh, or on resume drop the rows of steps being replayed."""
+        rows = []
+        if step > 0 and self.metrics_path.is_file():
+            lines = self.metrics_path.read_text().splitlines()
+            rows = [line for line in lines if line and json.loads(line)["step"] <= step]
+        self.metrics_path.write_text("".join(row + "\n" for row in rows))
+
+    # --- checkpoints ---------------------------------------------------------------------
+
+    def _save_checkpoint(self, is_best: bool) -> None:
+        self._sync()  # never write a checkpoint before this step's loss has been checked
+        rng_tensors, rng_states = self._gather_rng_states()
+        if self.is_main:
+            tensors = {f"model/{k}": v for k, v in self.model.state_dict().items()}
+            optimizer_state, optimizer_tensors = flatten_state(
+                self.optimizer.state_dict(), "optimizer"
+            )
+            tensors.update(optimizer_tensors)
+            tensors.update(rng_tensors)
+            state = {
+                "model_class": model_class_name(self.model),
+                "step": self.step,
+                "epoch": self.epoch,
+                "batch_in_epoch": self.batch_in_epoch,
+                "elapsed_s": self._elapsed(),
+                "world_size": self.context.world_size,
+                "optimizer_name": self.config.optimizer,
+                "optimizer": optimizer_state,
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "schedule": self.schedule.state_dict(),
+                "best_metric": self.best_metric,
+                "best_metrics": self.best_metrics,
+                "best_step": self.best_step,
+                "last_eval_step": self._last_eval_step,
+                "rng": rng_states,
+                "config": dataclasses.asdict(self.config),
+            }
+            self.checkpoints.save(self.step, tensors, state, is_best)
+        barrier(self.context)  # nobody reads or exits before the checkpoint is complete
+        self._last_checkpoint_step = self.step
+
+    def _gather_rng_states(self) -> tuple[dict[str, torch.Tensor], list[dict]]:
+        """RNG states of every rank (a collective): uint8 tensors and JSON, per rank."""
+        tensors, state = capture_rng_state(self.device)
+        if not self.context.is_distributed:
+            return {f"rng/0/{k}": v for k, v in tensors.items()}, [state]
+        records = all_gather_json(
+            {"tensors": {k: v.tolist() for k, v in tensors.items()}, "state": state}, self.context
+        )
+        flat = {
+            f"rng/{rank}/{k}": torch.tensor(v, dtype=torch.uint8)
+            for rank, record in enumerate(records)
+            for k, v in record["tensors"].items()
+        }
+        return flat, [record["state"] for record in records]
+
+    def _resume(self) -> bool:
+        path = self.checkpoints.latest()
+        if path is None:
+            self._log("resume: no checkpoint in %s, starting afresh", self.checkpoints.directory)
+            return False
+        tensors, state = read_checkpoint(path)
+        try:
+            self._restore(path, tensors, state)
+        except KeyError as err:
+            raise CheckpointError(f"checkpoint {path} lacks the entry {err}") from err
+        self._log("resumed from %s (step %d, epoch %d)", path, self.step, self.epoch)
+        return True
+
+    def _restore(self, path: Path, tensors: dict[str, torch.Tensor], state: dict) -> None:
+        load_model_weights(self.model, tensors, state, path)
+        if state["world_size"] != self.context.world_size:
+            raise CheckpointError(
+                f"checkpoint {path} was written by {state['world_size']} processes; "
+                f"resume it with the same number, not {self.context.world_size}"
+            )
+        if state["optimizer_name"] != self.config.optimizer:
+            raise CheckpointError(
+                f"checkpoint {path} holds {state['optimizer_name']} state, "
+                f"but the config asks for {self.config.optimizer}"
+            )
+        try:
+            self.optimizer.load_state_dict(unflatten_state(state["optimizer"], tensors))
+        except ValueError as err:
+            raise CheckpointError(f"optimizer state in {path} does not fit: {err}") from err
+        if self.scaler is not None and state["scaler"] is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.batch_in_epoch = state["batch_in_epoch"]
+        self._elapsed_before = state["elapsed_s"]
+        self.best_metric, self.best_step = state["best_metric"], state["best_step"]
+        self.best_metrics = state["best_metrics"]
+        self._last_eval_step = state["last_eval_step"]
+        self._last_checkpoint_step = self.step
+        rank = self.context.rank
+        prefix = f"rng/{rank}/"
+        rng_tensors = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        restore_rng_state(rng_tensors, state["rng"][rank], self.device)
