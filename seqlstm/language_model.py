@@ -218,17 +218,24 @@ class LSTMLanguageModel(PretrainedModel):
         """Metrics of texts read as one stream (`encode_stream`) with carried state, no dropout.
 
         - nll, perplexity: per scored token (every subword, and EOS once per text).
-        - bits_per_character: the total nll in bits over the characters of the normalised
-          texts plus one per text for its EOS (the line break). For a character model this is
-          per token up to the word-boundary pieces; it is the number to compare across levels.
+        - bits_per_character, nats_per_character: the total nll over the characters of the
+          normalised texts plus one per text for its EOS (the line break). For a character
+          model this is per token up to the word-boundary pieces; it is the number to compare
+          across levels. When every text is one line that normalisation leaves alone, the
+          count is the length of the original text, newlines included (see `characters`).
         - word_perplexity: exp(total nll / words), words = whitespace-separated words of the
           normalised texts plus one per text for EOS, as WikiText's `<eos>` is counted. The
           total nll of a text does not depend on how it is cut into tokens, so this compares
           subword and word models on the same text.
+        - tokens, characters, words: the counts behind these averages.
+
+        Each of the batch_size rows of the stream starts from a fresh state, so a text too
+        short to give every row a full bptt window is read in fewer rows (one for a text
+        shorter than a window), rather than as many short rows that each lose their context.
         """
-        total_nll, num_tokens = evaluate_stream(
-            self, encode_stream(self.tokenizer, texts), batch_size, bptt
-        )
+        stream = encode_stream(self.tokenizer, texts)
+        batch_size = max(1, min(batch_size, (stream.numel() - 1) // bptt))
+        total_nll, num_tokens = evaluate_stream(self, stream, batch_size, bptt)
         normalized = [normalize(text) for text in texts]
         num_characters = sum(len(text) + 1 for text in normalized)
         num_words = sum(len(text.split()) + 1 for text in normalized)
@@ -236,7 +243,11 @@ class LSTMLanguageModel(PretrainedModel):
             "nll": total_nll / num_tokens,
             "perplexity": perplexity(total_nll, num_tokens),
             "bits_per_character": bits_per_character(total_nll, num_characters),
+            "nats_per_character": total_nll / num_characters,
             "word_perplexity": perplexity_per_word(total_nll, num_words),
+            "tokens": num_tokens,
+            "characters": num_characters,
+            "words": num_words,
         }
 
     @torch.no_grad()
@@ -248,6 +259,7 @@ class LSTMLanguageModel(PretrainedModel):
         top_k: int | None = None,
         top_p: float | None = None,
         seed: int | None = None,
+        multiline: bool = False,
     ) -> str | list[str]:
         """Continue each prompt by up to max_new_tokens tokens; returns prompt + continuation.
 
@@ -258,6 +270,13 @@ class LSTMLanguageModel(PretrainedModel):
         temperature=0 is greedy decoding; otherwise logits are divided by temperature, cut to
         the top_k most likely tokens and/or the smallest set of probability >= top_p (nucleus),
         and sampled with a torch.Generator seeded by seed (the global RNG if seed is None).
+
+        multiline=True reads and writes text as a sequence of lines, the way `encode_stream`
+        frames a line-based corpus: each line of a prompt but the last is read as
+        `BOS line EOS` and the last one as `BOS line` (so a prompt ending in a newline starts a
+        new line), and generation goes on past EOS: the model is fed EOS and then BOS, as in
+        training, and writes the next line. EOS comes out as a newline (it counts as one of
+        the max_new_tokens; the BOS after it does not), and lines are normalised one by one.
 
         Prompts are left-padded into one batch; a row keeps the zero state until its prompt
         starts, so with greedy decoding a prompt's continuation does not depend on the other
@@ -283,7 +302,7 @@ class LSTMLanguageModel(PretrainedModel):
         was_training = self.training
         self.eval()
         try:
-            prompt_ids = [tok.encode(p, add_bos=True) for p in prompt_list]
+            prompt_ids = [self._encode_prompt(p, multiline) for p in prompt_list]
             next_logits, hidden = self._read_prompts(prompt_ids, device)
             batch_size = len(prompt_list)
             finished = torch.zeros(batch_size, dtype=torch.bool, device=device)
@@ -293,16 +312,54 @@ class LSTMLanguageModel(PretrainedModel):
                 token = _pick(next_logits, temperature, top_k, top_p, generator)
                 token = token.masked_fill(finished, tok.pad_id)  # decode skips pad
                 generated.append(token)
-                finished |= token == tok.eos_id
-                if bool(finished.all()):
-                    break
+                ended = token == tok.eos_id
+                if not multiline:
+                    finished |= ended
+                    if bool(finished.all()):
+                        break
                 logits, hidden = self(token.unsqueeze(1), hidden)
+                if multiline and bool(ended.any()):
+                    logits, hidden = self._start_new_lines(ended, logits, hidden)
                 next_logits = logits[:, -1]
         finally:
             self.train(was_training)
         new_ids = torch.stack(generated, dim=1).tolist() if generated else [[]] * len(prompt_ids)
-        texts = [tok.decode(p + n) for p, n in zip(prompt_ids, new_ids, strict=True)]
+        decode = self._decode_lines if multiline else tok.decode
+        texts = [decode(p + n) for p, n in zip(prompt_ids, new_ids, strict=True)]
         return texts[0] if single else texts
+
+    def _encode_prompt(self, prompt: str, multiline: bool) -> list[int]:
+        """`BOS prompt`, or with multiline `BOS line EOS ... BOS last_line`."""
+        tok = self.tokenizer
+        if not multiline:
+            return tok.encode(prompt, add_bos=True)
+        *complete, last = prompt.split("\n")
+        ids = [i for line in complete for i in tok.encode(line, add_bos=True, add_eos=True)]
+        return ids + tok.encode(last, add_bos=True)
+
+    def _start_new_lines(
+        self, ended: Tensor, logits: Tensor, hidden: Hidden
+    ) -> tuple[Tensor, Hidden]:
+        """Feed BOS to the rows that just read EOS (BoolTensor[B] ended); others keep theirs."""
+        bos = torch.full((ended.numel(), 1), self.tokenizer.bos_id, device=ended.device)
+        bos_logits, bos_hidden = self(bos, hidden)
+        rows = ended.view(1, -1, 1)
+        logits = torch.where(ended.view(-1, 1, 1), bos_logits, logits)
+        hidden = [
+            (torch.where(rows, h_bos, h), torch.where(rows, c_bos, c))
+            for (h_bos, c_bos), (h, c) in zip(bos_hidden, hidden, strict=True)
+        ]
+        return logits, hidden
+
+    def _decode_lines(self, ids: list[int]) -> str:
+        """Text of ids with EOS as the line break (pad and BOS skipped, as by decode)."""
+        lines: list[list[int]] = [[]]
+        for token_id in ids:
+            if token_id == self.tokenizer.eos_id:
+                lines.append([])
+            else:
+                lines[-1].append(token_id)
+        return "\n".join(self.tokenizer.decode_batch(lines))
 
     def _read_prompts(
         self, prompts: list[list[int]], device: torch.device

@@ -49,6 +49,19 @@ def encode_stream(tokenizer: SubwordTokenizer, texts: Iterable[str]) -> Tensor:
     return torch.tensor(ids, dtype=torch.long)
 
 
+def text_lines(text: str) -> list[str]:
+    """The lines of a text, split at "\\n" only, for `encode_stream` (one line, one EOS).
+
+    A newline ends a line rather than starting one, so a text ending in "\\n" has no empty
+    last line and sum(len(line) + 1 for line in lines) == len(text); a text that does not end
+    in a newline gets one EOS more than it has newlines. Empty lines are kept.
+    """
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def batchify(token_ids: Tensor | Sequence[int], batch_size: int, pad_id: int) -> Tensor:
     """Lay a stream of N tokens out as batch_size rows of L + 1 tokens: LongTensor[B, L + 1].
 

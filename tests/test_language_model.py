@@ -92,8 +92,19 @@ def test_uniform_model_has_perplexity_equal_to_vocabulary_size(model_type):
     num_words = sum(len(t.split()) + 1 for t in TEXTS)
     total = num_tokens * math.log(vocab_size)
     assert metrics["bits_per_character"] == pytest.approx(total / num_chars / math.log(2))
+    assert metrics["nats_per_character"] == pytest.approx(total / num_chars)
+    assert (metrics["tokens"], metrics["characters"]) == (num_tokens, num_chars)
+    assert metrics["words"] == num_words
     # compared in log space: exp would turn float32 rounding of the nll into a visible error
     assert math.log(metrics["word_perplexity"]) == pytest.approx(total / num_words, rel=1e-6)
+
+
+def test_a_text_shorter_than_a_window_is_read_in_one_row(char_tokenizer):
+    model = tiny_model(char_tokenizer, seed=5)
+    one_row = model.evaluate([TEXTS[0]], batch_size=1, bptt=100)
+    # 64 rows of one token each would all start from a fresh state; the rows are capped
+    assert model.evaluate([TEXTS[0]], batch_size=64, bptt=100) == one_row
+    assert model.evaluate([TEXTS[0]], batch_size=64, bptt=20) != one_row  # two rows of 20+
 
 
 def test_two_halves_with_carried_state_equal_one_pass(char_tokenizer):
@@ -254,6 +265,77 @@ def test_generation_stops_at_eos_and_never_emits_pad_or_bos(char_tokenizer):
         model.decoder.bias[tok.piece_to_id("x")] = 20.0
     assert model.generate("", 6, temperature=0) == "xxxxxx"
     assert model.generate("", 0) == ""
+
+
+def multiline_greedy_by_brute_force(model, prompt, max_new_tokens):
+    """Greedy multi-line decoding by re-reading everything, with BOS fed after every EOS."""
+    tok = model.tokenizer
+    *complete, last = prompt.split("\n")
+    ids = [i for line in complete for i in tok.encode(line, add_bos=True, add_eos=True)]
+    ids += tok.encode(last, add_bos=True)
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            logits = model(torch.tensor([ids]))[0][0, -1]
+            logits[[tok.pad_id, tok.bos_id]] = -math.inf
+            ids.append(int(logits.argmax()))
+            if ids[-1] == tok.eos_id:
+                ids.append(tok.bos_id)
+    lines, line = [], []
+    for i in ids:
+        if i == tok.eos_id:
+            lines.append(tok.decode(line))
+            line = []
+        else:
+            line.append(i)
+    return "\n".join([*lines, tok.decode(line)])
+
+
+def test_multiline_generation_writes_eos_as_a_newline_and_goes_on(char_tokenizer):
+    tok = char_tokenizer
+    model = tiny_model(tok)
+    with torch.no_grad():
+        model.decoder.weight.zero_()
+        model.decoder.bias.zero_()
+        model.decoder.bias[tok.eos_id] = 20.0
+    # every new token is EOS: one newline each; the BOS fed after it is not counted
+    assert model.generate("ab  c", 3, temperature=0, multiline=True) == "ab c\n\n\n"
+    assert model.generate("ab", 3, temperature=0) == "ab"
+    # prompt lines are read as lines; a final newline starts a new (here empty) line
+    assert model.generate("x\n y \n", 1, temperature=0, multiline=True) == "x\ny\n\n"
+    assert model.generate("", 0, multiline=True) == ""
+
+
+def test_multiline_greedy_generation_matches_brute_force_with_eos_in_the_middle(char_tokenizer):
+    tok = char_tokenizer
+    model = tiny_model(tok, seed=4)
+    with torch.no_grad():
+        model.decoder.bias[tok.eos_id] = 1.5  # often, but not always, the likeliest
+    prompts = ["the quick\nbrown", "", "zeb\n"]
+    expected = [multiline_greedy_by_brute_force(model, p, 40) for p in prompts]
+    assert sum(text.count("\n") for text in expected) >= 4  # EOS was generated and passed
+    assert model.generate(prompts, 40, temperature=0, multiline=True) == expected
+    assert [model.generate(p, 40, temperature=0, multiline=True) for p in prompts] == expected
+
+
+def test_a_multiline_text_is_learnt_and_generated_back_with_its_newlines(char_tokenizer):
+    model = tiny_model(char_tokenizer, embedding_dim=32, hidden_size=64, num_layers=1)
+    stream = encode_stream(char_tokenizer, TEXTS)
+    batches = StreamBatches(stream, 1, bptt=len(stream), pad_id=0, bos_id=char_tokenizer.bos_id)
+    step = TBPTTStep()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
+    model.train()
+    for epoch in range(100):
+        for batch in batches.epoch(epoch):
+            out = step(model, batch)
+            optimizer.zero_grad()
+            (out.loss / out.num_tokens).backward()
+            optimizer.step()
+    text = "\n".join(TEXTS) + "\n"
+    generated = model.generate("", len(stream), temperature=0, multiline=True)
+    assert generated.startswith(text)
+    assert model.generate(TEXTS[0] + "\n", 5, temperature=0, multiline=True).startswith(
+        TEXTS[0] + "\n" + TEXTS[1][:4]
+    )
 
 
 def test_pick_keeps_the_nucleus_and_samples_in_proportion():

@@ -12,6 +12,7 @@ from seqlstm.lm_data import (
     batchify,
     encode_stream,
     evaluate_stream,
+    text_lines,
 )
 from seqlstm.tokenizer import SubwordTokenizer
 
@@ -126,6 +127,23 @@ def test_encode_stream_frames_every_text(tokenizer):
         expected += [BOS, *tokenizer.encode(text), EOS]
     assert stream.tolist() == expected
     assert stream.tolist().count(EOS) == len(TEXTS)  # the empty text is kept
+
+
+@pytest.mark.parametrize(
+    ("text", "lines"),
+    [
+        ("a\nb\n", ["a", "b"]),
+        ("a\n\nb", ["a", "", "b"]),  # no final newline: the last line still gets an EOS
+        ("\n\n", ["", ""]),
+        ("", []),
+        ("one line", ["one line"]),
+    ],
+)
+def test_text_lines_gives_one_eos_per_newline(text, lines):
+    assert text_lines(text) == lines
+    # one character per newline: the count is exact when the text ends with a newline
+    extra = 0 if text == "" or text.endswith("\n") else 1
+    assert sum(len(line) + 1 for line in lines) == len(text) + extra
 
 
 def test_evaluate_stream_does_not_depend_on_bptt(tokenizer):

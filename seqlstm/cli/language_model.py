@@ -1,0 +1,153 @@
+"""`seqlstm generate` and `seqlstm evaluate --task lm`: use a saved LSTMLanguageModel.
+
+    seqlstm generate --model runs/tinyshakespeare_char_lm/model --prompt "ROMEO:" --seed 0
+    seqlstm evaluate --task lm --model runs/wikitext2_lm/model --data wiki.test.raw
+
+Text is read and written line by line, as the models are trained (`encode_stream`): a line
+ends with EOS, which `generate` prints as a newline and goes on writing the next line
+(`--single-line` stops there instead). A prompt may be empty: the text then starts from BOS.
+
+Characters that the tokenizer has no piece for (an accented letter for a model trained on
+plain English, say) are not an error: SentencePiece's byte fallback reads them as their UTF-8
+bytes. Those byte pieces never occurred in training, so the model reads them through
+untrained embeddings; the prompt still comes back unchanged in the output, and `generate`
+names such characters in a warning on stderr.
+"""
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from seqlstm.cli.command import Command, Evaluation
+
+if TYPE_CHECKING:
+    from seqlstm.tokenizer import SubwordTokenizer
+
+
+def _at_least(minimum: float, kind: type) -> Callable[[str], float]:
+    """An argparse type: a number of `kind` (int or float) that is >= minimum."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {text}")
+        return value
+
+    return parse
+
+
+def _probability(text: str) -> float:
+    value = _at_least(0.0, float)(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def _generate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, metavar="DIR", help="model directory")
+    parser.add_argument("--prompt", default="", help="text to continue (default: start afresh)")
+    parser.add_argument(
+        "--max-new-tokens", type=_at_least(0, int), default=200, metavar="N", help="(default: 200)"
+    )
+    parser.add_argument(
+        "--temperature",
+        type=_at_least(0.0, float),
+        default=1.0,
+        help="0 is greedy decoding (default: 1.0)",
+    )
+    parser.add_argument(
+        "--top-k", type=_at_least(1, int), metavar="K", help="sample among the K likeliest"
+    )
+    parser.add_argument(
+        "--top-p", type=_probability, metavar="P", help="nucleus sampling: probability mass P"
+    )
+    parser.add_argument("--seed", type=int, help="random seed; the same seed gives the same text")
+    parser.add_argument(
+        "--single-line",
+        action="store_true",
+        help="stop at the end of the first line, and read the prompt as one line",
+    )
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from seqlstm.experiment import resolve_device
+    from seqlstm.language_model import LSTMLanguageModel
+
+    model = LSTMLanguageModel.from_pretrained(args.model, resolve_device(args.device))
+    unknown = unknown_characters(model.tokenizer, args.prompt)
+    if unknown:
+        print(
+            f"seqlstm generate: warning: the tokenizer has no piece for {''.join(unknown)!r}; "
+            "the model reads these characters as UTF-8 bytes it never saw in training",
+            file=sys.stderr,
+        )
+    text = model.generate(
+        args.prompt,
+        args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        multiline=not args.single_line,
+    )
+    print(text)
+
+
+def unknown_characters(tokenizer: "SubwordTokenizer", text: str) -> list[str]:
+    """The distinct characters of normalize(text) that byte fallback encodes, in order."""
+    characters = dict.fromkeys(tokenizer.normalize(text).replace(" ", ""))
+    return [ch for ch in characters if tokenizer.piece_to_id(ch) == tokenizer.unk_id]
+
+
+def _evaluate_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--bptt", type=_at_least(1, int), default=70, help="window length in tokens (default: 70)"
+    )
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from seqlstm.data.readers import iter_lines
+    from seqlstm.errors import DataError
+    from seqlstm.experiment import resolve_device
+    from seqlstm.language_model import LSTMLanguageModel
+
+    if args.data is None:
+        raise DataError("evaluate --task lm needs --data FILE (UTF-8 text, one line per line)")
+    lines = [line for _, line in iter_lines(args.data)]
+    if not lines:
+        raise DataError(f"{args.data}: the file is empty; there is no text to evaluate")
+    model = LSTMLanguageModel.from_pretrained(args.model, resolve_device(args.device))
+    metrics = model.evaluate(lines, batch_size=args.batch_size, bptt=args.bptt)
+    print(f"{args.data}: {len(lines)} lines")
+    print(f"nll                 {metrics['nll']:.4f}  nats per token ({metrics['tokens']} tokens)")
+    print(f"perplexity          {metrics['perplexity']:.4f}")
+    characters = f"({metrics['characters']} characters, a newline per line)"
+    print(f"bits_per_character  {metrics['bits_per_character']:.4f}  {characters}")
+    print(f"nats_per_character  {metrics['nats_per_character']:.4f}")
+    words = f"({metrics['words']} words, an end of line per line)"
+    print(f"word_perplexity     {metrics['word_perplexity']:.4f}  {words}")
+
+
+COMMANDS = [
+    Command(
+        "generate",
+        "continue a prompt with a saved language model",
+        _generate_arguments,
+        _generate,
+    ),
+]
+
+EVALUATIONS = [
+    Evaluation(
+        "lm",
+        "perplexity, bits per character and word perplexity of a language model on a text",
+        _evaluate_arguments,
+        _evaluate,
+    ),
+]

@@ -1,0 +1,200 @@
+"""Pictures of what the models do: attention heatmaps and the gates of a language model's LSTM.
+
+    plot_attention(translation.attention, translation.source_pieces, translation.target_pieces,
+                   "attention.png")
+    plot_gates(lm, "ROMEO:\\nBut soft, what light", "gates.png", layer=1, units=range(16))
+
+matplotlib is optional (`pip install seqlstm[plot]`): it is imported when a plot is drawn,
+and only its object-oriented API is used (a Figure saved to a file), so plotting never changes
+pyplot's backend or state. `gate_activations` needs no matplotlib: it returns the numbers
+that `plot_gates` draws.
+
+The gates come from `seqlstm.nn.LSTM`, the LSTM written from the equations, loaded with the
+weights of the language model's `torch.nn.LSTM` layer (the parameter layouts are the same)
+and run with `return_gates=True`. Its hidden states equal the language model's own, so the
+picture shows exactly what the trained model computes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from seqlstm.lm_data import encode_stream, text_lines
+from seqlstm.nn import LSTM
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from seqlstm.language_model import LSTMLanguageModel
+    from seqlstm.tokenizer import SubwordTokenizer
+
+
+@dataclass
+class GateActivations:
+    """One LSTM layer's activations along a text; every array is float32 [T, H].
+
+    tokens[t] is the input at step t, shown as text: "<s>" for BOS, "\\n" for EOS (the line
+    break), "␣" for SentencePiece's word-boundary mark. The gates are those of the equations
+    in `seqlstm.nn.lstm`: c_t = forget_gate * c_{t-1} + input_gate * cell_candidate,
+    hidden = output_gate * tanh(cell).
+    """
+
+    tokens: list[str]
+    input_gate: np.ndarray
+    forget_gate: np.ndarray
+    cell_candidate: np.ndarray
+    output_gate: np.ndarray
+    cell: np.ndarray
+    hidden: np.ndarray
+
+
+@torch.no_grad()
+def gate_activations(model: LSTMLanguageModel, text: str, layer: int = 0) -> GateActivations:
+    """Run the model over text (line by line, as in training) and record layer `layer`.
+
+    The text is read as the stream `BOS line EOS BOS line EOS ...` from the zero state, in
+    eval mode (no dropout); the layers below `layer` are the model's own.
+    """
+    if not 0 <= layer < len(model.layers):
+        raise ValueError(f"layer must be in [0, {len(model.layers)}), got {layer}")
+    tok = model.tokenizer
+    ids = encode_stream(tok, text_lines(text)).unsqueeze(0)
+    if ids.numel() == 0:
+        raise ValueError("gate_activations needs a non-empty text")
+    was_training = model.training
+    model.eval()
+    try:
+        device = model.decoder.weight.device
+        x = model.embedding(ids.to(device))  # [1, T, E]
+        for below in model.layers[:layer]:
+            x, _ = below(x)
+        lstm = LSTM.from_torch(model.layers[layer].lstm)
+        _, _, traces = lstm(x, return_gates=True)
+    finally:
+        model.train(was_training)
+    trace = traces[0]
+
+    def array(values: torch.Tensor) -> np.ndarray:
+        return values[:, 0].float().cpu().numpy()  # [T, 1, H] -> [T, H]
+
+    return GateActivations(
+        tokens=[_label(tok, int(i)) for i in ids[0]],
+        input_gate=array(trace.input_gate),
+        forget_gate=array(trace.forget_gate),
+        cell_candidate=array(trace.cell_candidate),
+        output_gate=array(trace.output_gate),
+        cell=array(trace.cell),
+        hidden=array(trace.hidden),
+    )
+
+
+def plot_gates(
+    model: LSTMLanguageModel,
+    text: str,
+    path: str | os.PathLike,
+    layer: int = 0,
+    units: Sequence[int] | None = None,
+) -> Path:
+    """Heatmaps of the forget, input and output gates and the cell state along text.
+
+    One panel per quantity, units on the vertical axis (default: the first 16), the text's
+    tokens along the horizontal one. Gates are in [0, 1]; the cell state uses a diverging
+    scale symmetric around 0. Writes a PNG to path and returns it.
+    """
+    activations = gate_activations(model, text, layer)
+    hidden_size = activations.cell.shape[1]
+    chosen = list(range(min(16, hidden_size)) if units is None else units)
+    if not chosen or not all(0 <= u < hidden_size for u in chosen):
+        raise ValueError(f"units must be a non-empty list of indices in [0, {hidden_size})")
+    panels = [
+        ("forget gate", activations.forget_gate, "viridis", 0.0, 1.0),
+        ("input gate", activations.input_gate, "viridis", 0.0, 1.0),
+        ("output gate", activations.output_gate, "viridis", 0.0, 1.0),
+    ]
+    cell_limit = float(np.abs(activations.cell[:, chosen]).max()) or 1.0
+    panels.append(("cell state", activations.cell, "RdBu_r", -cell_limit, cell_limit))
+
+    steps = len(activations.tokens)
+    figure = _figure(figsize=(min(40.0, 2.0 + 0.18 * steps), 1.2 + 0.9 * len(panels)))
+    axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (title, values, cmap, low, high) in zip(axes, panels, strict=True):
+        image = ax.imshow(
+            values[:, chosen].T,
+            aspect="auto",
+            cmap=cmap,
+            vmin=low,
+            vmax=high,
+            interpolation="nearest",
+        )
+        ax.set_ylabel("unit")
+        ax.set_yticks(range(len(chosen)), [str(u) for u in chosen], fontsize=6)
+        ax.set_title(f"layer {layer} {title}", fontsize=9, loc="left")
+        figure.colorbar(image, ax=ax, pad=0.01)
+    axes[-1].set_xticks(range(steps), activations.tokens, fontsize=7, family="monospace")
+    return _save(figure, path)
+
+
+def plot_attention(
+    attention: torch.Tensor | np.ndarray,
+    source_tokens: Sequence[str],
+    target_tokens: Sequence[str],
+    path: str | os.PathLike,
+) -> Path:
+    """Heatmap of attention weights [T_tgt, T_src]: row t is where target token t looked.
+
+    Writes a PNG to path and returns it. Raises ValueError when the shape does not match the
+    token lists.
+    """
+    weights = np.asarray(
+        attention.detach().float().cpu() if isinstance(attention, torch.Tensor) else attention,
+        dtype=np.float32,
+    )
+    expected = (len(target_tokens), len(source_tokens))
+    if weights.shape != expected:
+        raise ValueError(
+            f"attention has shape {list(weights.shape)}, expected [T_tgt, T_src] = "
+            f"{list(expected)} from the token lists"
+        )
+    width = 2.5 + 0.35 * len(source_tokens)
+    height = 1.5 + 0.3 * len(target_tokens)
+    figure = _figure(figsize=(min(30.0, width), min(30.0, height)))
+    ax = figure.subplots()
+    image = ax.imshow(weights, cmap="Greys", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_xticks(range(len(source_tokens)), list(source_tokens), rotation=90, fontsize=8)
+    ax.set_yticks(range(len(target_tokens)), list(target_tokens), fontsize=8)
+    ax.set_xlabel("source")
+    ax.set_ylabel("target")
+    figure.colorbar(image, ax=ax)
+    return _save(figure, path)
+
+
+def _label(tokenizer: SubwordTokenizer, token_id: int) -> str:
+    if token_id == tokenizer.bos_id:
+        return "<s>"
+    if token_id == tokenizer.eos_id:
+        return "\\n"
+    return tokenizer.id_to_piece(token_id).replace("\u2581", "\u2423")
+
+
+def _figure(figsize: tuple[float, float]) -> Figure:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(
+            "plotting needs matplotlib: pip install 'seqlstm[plot]' (or matplotlib)"
+        ) from None
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _save(figure: Figure, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=100)
+    return path
