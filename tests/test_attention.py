@@ -11,15 +11,6 @@ from seqlstm.encoders import BiLSTMEncoder
 QUERY, MEMORY = 6, 6  # equal, so that dot attention applies too
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny models: a second thread only adds synchronisation on a shared machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _inputs(seed=0):
     generator = torch.Generator().manual_seed(seed)
     lengths = torch.tensor([5, 2, 3])

@@ -32,16 +32,6 @@ NO_DROPOUT = dict(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # the models here are so small that a second thread only adds synchronisation, which on a
-    # busy machine costs more than the arithmetic
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def char_tokenizer():
     return SubwordTokenizer.train(TEXTS, vocab_size=300, model_type="char")

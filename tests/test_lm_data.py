@@ -20,16 +20,6 @@ PAD, BOS, EOS = 0, 2, 3
 TEXTS = ["the cat sat on the mat", "", "a dog ran after the cat", "the end"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # the models here are so small that a second thread only adds synchronisation, which on a
-    # busy machine costs more than the arithmetic
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tokenizer():
     return SubwordTokenizer.train(TEXTS, vocab_size=300, model_type="char")

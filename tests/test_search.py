@@ -10,14 +10,6 @@ VOCAB = 6
 REAL = (EOS, A, B)  # the tokens a hypothesis can hold; the others have probability zero
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class TableDecoder:
     """A decoder step with hand-set log-probabilities.
 

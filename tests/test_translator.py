@@ -19,15 +19,6 @@ WORDS = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny models: a second thread only adds synchronisation on a shared machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _sentences(count, low, high, seed):
     rng = random.Random(seed)
     return [
