@@ -23,6 +23,10 @@ _EXPORTS = {
     "TranslatorConfig": "seqlstm.translator",
     "LSTMLanguageModel": "seqlstm.language_model",
     "LanguageModelConfig": "seqlstm.language_model",
+    "LSTMClassifier": "seqlstm.classifier",
+    "ClassifierConfig": "seqlstm.classifier",
+    "LSTMForecaster": "seqlstm.forecaster",
+    "ForecasterConfig": "seqlstm.forecaster",
     "DataError": "seqlstm.errors",
     "CheckpointError": "seqlstm.errors",
 }

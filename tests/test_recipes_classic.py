@@ -1,0 +1,188 @@
+"""The classic LSTM recipes end to end: digits read as rows, and CO2 forecasting."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from seqlstm.classifier import ClassifierConfig, LSTMClassifier
+from seqlstm.errors import DataError
+from seqlstm.forecaster import ForecasterConfig, LSTMForecaster
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULT_KEYS = {
+    "task",
+    "dataset",
+    "metrics",
+    "config",
+    "seed",
+    "wall_time_s",
+    "device",
+    "data_sha256",
+}
+
+
+def load_recipe(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while it is being executed
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_model(directory: Path, model_class, config_class):
+    header = json.loads((directory / "config.json").read_text())
+    assert header["model_class"] == model_class.__name__
+    model = model_class(config_class(**header["config"]))
+    model.load_state_dict(load_file(directory / "model.safetensors"))
+    return model.eval()
+
+
+# ----------------------------------------------------------------------------- digits
+
+
+def test_digits_split_is_stratified_and_fixed_across_seeds():
+    recipe = load_recipe("digits_rows")
+    splits = recipe.load_images(recipe.DIGITS, recipe.DigitsConfig())
+    assert {name: len(y) for name, (_, y) in splits.items()} == {
+        "train": 1293,
+        "valid": 144,
+        "test": 360,
+    }
+    test_x, test_y = splits["test"]
+    assert test_x.shape == (360, 8, 8) and test_x.min() >= 0 and test_x.max() <= 1
+    # stratified: 20% of each class, to within rounding
+    from sklearn.datasets import load_digits
+
+    per_class = np.bincount(load_digits().target)
+    assert np.abs(torch.bincount(test_y).numpy() - 0.2 * per_class).max() < 1
+    again = recipe.load_images(recipe.DIGITS, recipe.DigitsConfig())
+    assert torch.equal(again["test"][0], test_x)
+
+
+def test_digits_smoke_preset(tmp_path):
+    recipe = load_recipe("digits_rows")
+    out = tmp_path / "run"
+    results = recipe.main(["--preset", "smoke", "--out", str(out)])
+    assert set(results) == RESULT_KEYS
+    assert results["dataset"] == "sklearn-digits"
+    assert json.loads((out / "results.json").read_text()) == results
+    test = results["metrics"]["test"]
+    assert test["examples"] == 360
+    # 20 steps of a tiny model: far from trained, but clearly better than chance (10%)
+    assert 0.15 < test["accuracy"] <= 1.0 and test["loss"] > 0
+    # the saved model is the one that was scored
+    model = load_model(out / "model", LSTMClassifier, ClassifierConfig)
+    cfg = recipe.DigitsConfig()
+    test_x, test_y = recipe.load_images(recipe.DIGITS, cfg)["test"]
+    accuracy = (model(test_x).argmax(-1) == test_y).float().mean().item()
+    assert accuracy == pytest.approx(test["accuracy"])
+
+
+def fake_mnist():
+    """A hub-like MNIST: 28x28 grey PIL images whose brightest row is the label."""
+    import datasets
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+
+    def split(count):
+        labels = np.arange(count) % 10
+        images = []
+        for label in labels:
+            pixels = rng.integers(0, 60, (28, 28), dtype=np.uint8)
+            pixels[2 * label + 3] = 255
+            images.append(Image.fromarray(pixels, mode="L"))
+        return datasets.Dataset.from_dict({"image": images, "label": labels.tolist()})
+
+    return datasets.DatasetDict({"train": split(200), "test": split(40)})
+
+
+def test_mnist_code_path_with_a_fake_hub(tmp_path, monkeypatch):
+    import datasets
+
+    requested = []
+    monkeypatch.setattr(
+        datasets, "load_dataset", lambda name: requested.append(name) or fake_mnist()
+    )
+    recipe = load_recipe("digits_rows")
+    results = recipe.main(["--preset", "smoke", "--dataset", "mnist", "--out", str(tmp_path)])
+    assert requested == ["ylecun/mnist"]
+    assert results["dataset"] == "ylecun/mnist"
+    assert results["metrics"]["test"]["examples"] == 40
+    model = load_model(tmp_path / "model", LSTMClassifier, ClassifierConfig)
+    assert model.config.input_size == 28  # 28 steps of 28 pixels
+
+
+def test_hub_images_names_missing_columns():
+    recipe = load_recipe("digits_rows")
+    import datasets
+
+    splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"img": [1], "y": [0]})})
+    with pytest.raises(DataError, match="expected columns 'image' and 'label'"):
+        recipe.hub_images(splits, "train", "someone/digits")
+    with pytest.raises(DataError, match="no 'test' split"):
+        recipe.hub_images(splits, "test", "someone/digits")
+
+
+# ----------------------------------------------------------------------------- forecasting
+
+
+def test_co2_windows_and_baselines_by_brute_force():
+    recipe = load_recipe("forecast")
+    cfg = recipe.ForecastConfig()
+    series, months, interpolated = recipe.monthly_co2()
+    assert (len(series), months[0], months[-1], interpolated) == (526, "1958-03", "2001-12", 5)
+    splits = recipe.split_windows(series, cfg)
+    valid_start, test_start = 526 - 180, 526 - 120
+    assert int(splits["train"].first_target.max()) + 11 < valid_start
+    assert int(splits["valid"].first_target.min()) == valid_start
+    assert int(splits["valid"].first_target.max()) + 11 < test_start
+    assert splits["test"].first_target.tolist() == list(range(test_start, 526 - 11))
+
+    test = splits["test"]
+    forecasts = recipe.baselines(series, test)
+    y = series.tolist()
+    for m, t in enumerate(test.first_target.tolist()):
+        assert test.inputs[m, :, 0].tolist() == y[t - 36 : t]
+        for h in range(12):
+            assert forecasts["persistence"][m, h, 0] == y[t - 1]
+            assert forecasts["seasonal_naive"][m, h, 0] == y[t + h - 12]
+            drift = y[t + h - 12] + (y[t - 1] - y[t - 13])
+            assert forecasts["seasonal_naive_drift"][m, h, 0].item() == pytest.approx(drift)
+
+
+def test_forecast_smoke_preset(tmp_path):
+    recipe = load_recipe("forecast")
+    out = tmp_path / "run"
+    results = recipe.main(["--preset", "smoke", "--out", str(out)])
+    assert set(results) == RESULT_KEYS
+    assert json.loads((out / "results.json").read_text()) == results
+    test = results["metrics"]["test"]
+    assert test["origins"] == 109
+    # the baselines do not depend on training: these are the values of the real series
+    assert test["persistence_mae"] == pytest.approx(2.640, abs=1e-3)
+    assert test["seasonal_naive_mae"] == pytest.approx(1.569, abs=1e-3)
+    for split in results["metrics"].values():
+        for name in ("", "persistence_", "seasonal_naive_", "seasonal_naive_drift_"):
+            assert 0 < split[f"{name}mae"] <= split[f"{name}rmse"]
+    assert (out / "forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # the saved model (with its scaler) is the one that was scored
+    model = load_model(out / "model", LSTMForecaster, ForecasterConfig)
+    series, _, _ = recipe.monthly_co2()
+    windows = recipe.split_windows(series, recipe.ForecastConfig())["test"]
+    with torch.no_grad():
+        mae = (model(windows.inputs) - windows.targets).abs().mean().item()
+    assert mae == pytest.approx(test["mae"], rel=1e-5)
+
+
+def test_forecast_rejects_other_data(tmp_path):
+    recipe = load_recipe("forecast")
+    with pytest.raises(DataError, match="statsmodels"):
+        recipe.main(["--preset", "smoke", "--dataset", "other/series", "--out", str(tmp_path)])
