@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -37,11 +37,17 @@ import torch
 
 from seqlstm.data import BucketedBatches, load
 from seqlstm.errors import DataError
-from seqlstm.experiment import RunRecorder, parse_recipe_args, resolve_device
+from seqlstm.experiment import (
+    RunRecorder,
+    config_from,
+    parse_recipe_args,
+    resolve_device,
+    trainer_config,
+)
 from seqlstm.metrics import EntityScores
 from seqlstm.tagger import BiLSTMCRFTagger, TaggerConfig
 from seqlstm.tokenizer import SubwordTokenizer
-from seqlstm.training import Trainer, TrainerConfig
+from seqlstm.training import Trainer
 
 logger = logging.getLogger("conll2003_ner")
 
@@ -193,20 +199,7 @@ def main(argv: list[str] | None = None) -> dict:
     word_dim = cfg.word_embedding_dim
     if cfg.word_vectors is not None and word_dim == 0:
         word_dim = vectors_dimension(cfg.word_vectors)
-    model_config = TaggerConfig(
-        scheme=cfg.scheme,
-        crf_scheme=cfg.crf_scheme,
-        subword_dim=cfg.subword_dim,
-        pooling=cfg.pooling,
-        char_embedding_dim=cfg.char_embedding_dim,
-        char_filters=cfg.char_filters,
-        char_kernel_size=cfg.char_kernel_size,
-        word_embedding_dim=word_dim,
-        word_dropout=cfg.word_dropout,
-        hidden_size=cfg.hidden_size,
-        num_layers=cfg.num_layers,
-        dropout=cfg.dropout,
-    )
+    model_config = config_from(TaggerConfig, replace(cfg, word_embedding_dim=word_dim))
     model = BiLSTMCRFTagger.build(
         model_config, tokenizer, train_sentences, train_tags, word_vectors=cfg.word_vectors
     )
@@ -230,28 +223,14 @@ def main(argv: list[str] | None = None) -> dict:
     def evaluate(m: BiLSTMCRFTagger) -> dict[str, float]:
         return metrics(m.evaluate(valid_sentences, valid_tags, batch_size=cfg.eval_batch_size))
 
-    trainer_config = TrainerConfig(
-        output_dir=str(args.out / "trainer"),
-        max_epochs=cfg.max_epochs,
-        max_time_minutes=cfg.max_time_minutes,
-        eval_every_steps=cfg.eval_every_steps,
-        optimizer=cfg.optimizer,
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        grad_clip=cfg.grad_clip,
-        lr_decay_factor=cfg.lr_decay_factor,
-        lr_patience=cfg.lr_patience,
-        early_stopping_patience=cfg.early_stopping_patience,
+    training_config = trainer_config(
+        args,
+        device,
         metric="f1",
         metric_mode="max",
-        load_best_at_end=True,
-        keep_last=1,
-        device=str(device),
-        seed=args.seed,
-        progress_bar=False,
         log_every_steps=100,
     )
-    best = Trainer(model, trainer_config, batches, evaluate_fn=evaluate).fit()
+    best = Trainer(model, training_config, batches, evaluate_fn=evaluate).fit()
 
     # the best checkpoint's weights are back in the model, and `best` are its metrics
     model.save_pretrained(args.out / "model")

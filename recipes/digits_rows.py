@@ -15,33 +15,38 @@ seeds are scored on the same images); a stratified 10% of the rest is the valida
 which picks the best epoch. ``--dataset mnist`` (or any hub id with ``image`` and ``label``
 columns) uses the hub's train/test splits, with validation carved from train the same way.
 
-Presets: ``full`` (the defaults) and ``cpu`` train for 30 epochs (``cpu`` pins one thread:
-this model's small matrices gain nothing from a second one on a shared machine); ``smoke``
-takes 20 steps of a tiny model.
+Presets: ``full`` (the defaults) trains for 30 epochs on the images as they are. ``cpu``
+trains for 60 epochs on images shifted at random by up to one pixel (``max_shift``), which
+the 8x8 digits need more than MNIST does: one pixel is an eighth of the image, and without
+it one seed in eight ended below 97% test accuracy; with it seeds 0-7 scored 97.8-98.6%, in
+24-60 s each on one thread of a busy 2-core machine (``cpu`` pins one thread: this model's
+small matrices gain nothing from a second one). ``smoke`` takes 20 steps of a tiny model.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_model
 from sklearn.model_selection import train_test_split
 from torch import Tensor, nn
 
 from seqlstm.classifier import ClassifierConfig, LSTMClassifier
 from seqlstm.data import BucketedBatches
 from seqlstm.errors import DataError
-from seqlstm.experiment import RunRecorder, parse_recipe_args, resolve_device
-from seqlstm.pretrained import CONFIG_FILE, WEIGHTS_FILE, seqlstm_version
-from seqlstm.training import StepOutput, Trainer, TrainerConfig
+from seqlstm.experiment import (
+    RunRecorder,
+    config_from,
+    parse_recipe_args,
+    resolve_device,
+    trainer_config,
+)
+from seqlstm.training import StepOutput, Trainer
 
 logger = logging.getLogger("digits_rows")
 
@@ -63,6 +68,9 @@ class DigitsConfig:
     test_fraction: float = 0.2  # of the digits; the hub's MNIST has its own test split
     valid_fraction: float = 0.1  # of what is left for training
     split_seed: int = 0
+    # augmentation: each training image moved by up to this many pixels along each axis
+    # (zero fill), drawn afresh for every batch
+    max_shift: int = 0
     # training
     batch_size: int = 32
     lr: float = 1e-2
@@ -80,7 +88,7 @@ class DigitsConfig:
 
 PRESETS = {
     "full": {},
-    "cpu": {"threads": 1, "device": "cpu"},
+    "cpu": {"max_shift": 1, "max_epochs": 60, "threads": 1, "device": "cpu"},
     "smoke": {
         "hidden_size": 32,
         "warmup_steps": 0,
@@ -141,6 +149,21 @@ def hub_images(splits, split: str, dataset: str) -> tuple[np.ndarray, np.ndarray
     return images / 255.0, np.asarray(rows["label"], dtype=np.int64)
 
 
+def random_shift(images: Tensor, max_shift: int) -> Tensor:
+    """Each image [N, rows, columns] moved by its own random (dy, dx) in [-max_shift, max_shift],
+    with zeros (background) shifted in."""
+    if max_shift < 0:
+        raise ValueError(f"max_shift must be >= 0, got {max_shift}")
+    if max_shift == 0:
+        return images
+    n, rows, columns = images.shape
+    padded = F.pad(images, (max_shift, max_shift, max_shift, max_shift))
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, n, 1, 1))
+    row_index = dy + torch.arange(rows).view(1, rows, 1)  # [N, rows, 1]
+    column_index = dx + torch.arange(columns).view(1, 1, columns)  # [N, 1, columns]
+    return padded[torch.arange(n).view(n, 1, 1), row_index, column_index]
+
+
 def classification_step(model: nn.Module, batch: dict[str, Tensor]) -> StepOutput:
     """Summed cross-entropy over the images of the batch (the Trainer divides by the count)."""
     logits = model(batch["images"])
@@ -160,19 +183,6 @@ def evaluate(model: LSTMClassifier, images: Tensor, labels: Tensor, batch_size: 
         correct += int((logits.argmax(-1) == y).sum())
         loss += float(F.cross_entropy(logits, y, reduction="sum"))
     return {"accuracy": correct / len(labels), "loss": loss / len(labels), "examples": len(labels)}
-
-
-def save_classifier(model: LSTMClassifier, directory: Path) -> None:
-    """config.json + model.safetensors, the model-directory layout without a tokenizer."""
-    directory.mkdir(parents=True, exist_ok=True)
-    header = {
-        "model_class": type(model).__name__,
-        "seqlstm_version": seqlstm_version(),
-        "config": asdict(model.config),
-        "vocabularies": [],
-    }
-    (directory / CONFIG_FILE).write_text(json.dumps(header, indent=2) + "\n", "utf-8")
-    save_model(model, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -204,48 +214,31 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
     model = LSTMClassifier(
-        ClassifierConfig(
-            num_classes,
-            input_size=features,
-            hidden_size=cfg.hidden_size,
-            num_layers=cfg.num_layers,
-            bidirectional=cfg.bidirectional,
-            dropout=cfg.dropout,
-            pooling=cfg.pooling,
-        )
+        config_from(ClassifierConfig, cfg, num_classes=num_classes, input_size=features)
     )
     # Every image has the same number of rows, so the token budget is batch_size images.
     batches = BucketedBatches(
         range(len(train_y)),
         [steps] * len(train_y),
-        lambda indices: {"images": train_x[indices], "labels": train_y[indices]},
+        lambda indices: {
+            "images": random_shift(train_x[indices], cfg.max_shift),
+            "labels": train_y[indices],
+        },
         max_tokens=steps * cfg.batch_size,
         max_sentences=cfg.batch_size,
         seed=args.seed,
         bucket_size=len(train_y),
     )
-    trainer_config = TrainerConfig(
-        output_dir=str(args.out / "trainer"),
-        max_epochs=cfg.max_epochs,
-        max_steps=cfg.max_steps,
+    training_config = trainer_config(
+        args,
+        device,
         optimizer="adamw" if cfg.weight_decay > 0 else "adam",
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        warmup_steps=cfg.warmup_steps,
-        lr_decay_factor=cfg.lr_decay_factor,
-        lr_patience=cfg.lr_patience,
-        metric=cfg.metric,
         metric_mode="max" if cfg.metric == "accuracy" else "min",
-        load_best_at_end=True,
-        keep_last=1,
-        device=str(device),
-        seed=args.seed,
-        progress_bar=False,
     )
     valid_x, valid_y = splits["valid"]
     trainer = Trainer(
         model,
-        trainer_config,
+        training_config,
         batches,
         classification_step,
         lambda m: evaluate(m, valid_x, valid_y, cfg.eval_batch_size),
@@ -254,7 +247,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     model.eval()
     test = evaluate(model, *splits["test"], cfg.eval_batch_size)
-    save_classifier(model, args.out / "model")
+    model.save_pretrained(args.out / "model")
     return recorder.finish({"valid": best, "test": test}, digest.hexdigest())
 
 

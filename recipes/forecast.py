@@ -30,21 +30,24 @@ plus drift made each January (non-overlapping 12-month paths).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_model
 from torch import Tensor, nn
 
 from seqlstm.data import BucketedBatches
 from seqlstm.errors import DataError
-from seqlstm.experiment import RunRecorder, parse_recipe_args, resolve_device
+from seqlstm.experiment import (
+    RunRecorder,
+    config_from,
+    parse_recipe_args,
+    resolve_device,
+    trainer_config,
+)
 from seqlstm.forecaster import ForecasterConfig, LSTMForecaster, sliding_windows
-from seqlstm.pretrained import CONFIG_FILE, WEIGHTS_FILE, seqlstm_version
-from seqlstm.training import StepOutput, Trainer, TrainerConfig
+from seqlstm.training import StepOutput, Trainer
 
 logger = logging.getLogger("forecast")
 
@@ -220,20 +223,6 @@ def plot_test_tail(
     plt.close(figure)
 
 
-def save_forecaster(model: LSTMForecaster, directory: Path) -> None:
-    """config.json + model.safetensors (with the scaler), the model-directory layout without a
-    tokenizer."""
-    directory.mkdir(parents=True, exist_ok=True)
-    header = {
-        "model_class": type(model).__name__,
-        "seqlstm_version": seqlstm_version(),
-        "config": asdict(model.config),
-        "vocabularies": [],
-    }
-    (directory / CONFIG_FILE).write_text(json.dumps(header, indent=2) + "\n", "utf-8")
-    save_model(model, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
-
-
 def main(argv: list[str] | None = None) -> dict:
     args = parse_recipe_args(ForecastConfig, PRESETS, argv, "runs/forecast", __doc__)
     cfg = args.config
@@ -259,16 +248,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     logger.info("%d months, %d of them interpolated (no weekly data)", len(series), interpolated)
 
-    model = LSTMForecaster(
-        ForecasterConfig(
-            num_features=1,
-            horizon=cfg.horizon,
-            hidden_size=cfg.hidden_size,
-            num_layers=cfg.num_layers,
-            dropout=cfg.dropout,
-            relative=cfg.relative,
-        )
-    )
+    model = LSTMForecaster(config_from(ForecasterConfig, cfg, num_features=1))
     # scaled by the training months only: the ones that training windows' targets cover
     model.fit_scaler(series[: len(series) - cfg.test_months - cfg.valid_months])
     train = splits["train"]
@@ -281,21 +261,11 @@ def main(argv: list[str] | None = None) -> dict:
         seed=args.seed,
         bucket_size=len(train.targets),
     )
-    trainer_config = TrainerConfig(
-        output_dir=str(args.out / "trainer"),
-        max_epochs=cfg.max_epochs,
-        max_steps=cfg.max_steps,
-        lr=cfg.lr,
-        warmup_steps=cfg.warmup_steps,
-        lr_decay_factor=cfg.lr_decay_factor,
-        lr_patience=cfg.lr_patience,
+    training_config = trainer_config(
+        args,
+        device,
         metric="mae",
         metric_mode="min",
-        load_best_at_end=True,
-        keep_last=1,
-        device=str(device),
-        seed=args.seed,
-        progress_bar=False,
         log_every_steps=100,
     )
 
@@ -306,7 +276,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     trainer = Trainer(
         model,
-        trainer_config,
+        training_config,
         batches,
         squared_error_step,
         lambda m: scores(m, series, splits["valid"]),
@@ -323,7 +293,7 @@ def main(argv: list[str] | None = None) -> dict:
         min(mae, key=mae.get),
     )
     plot_test_tail(args.out / "forecast.png", series, months, model, cfg)
-    save_forecaster(model, args.out / "model")
+    model.save_pretrained(args.out / "model")
     return recorder.finish({"valid": best, "test": test}, data_sha256)
 
 

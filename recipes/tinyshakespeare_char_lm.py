@@ -52,11 +52,17 @@ from pathlib import Path
 import torch
 
 from seqlstm.data import load
-from seqlstm.experiment import RunRecorder, parse_recipe_args, resolve_device
+from seqlstm.experiment import (
+    RunRecorder,
+    config_from,
+    parse_recipe_args,
+    resolve_device,
+    trainer_config,
+)
 from seqlstm.language_model import LanguageModelConfig, LSTMLanguageModel
 from seqlstm.lm_data import StreamBatches, TBPTTStep, encode_stream, text_lines
 from seqlstm.tokenizer import SubwordTokenizer
-from seqlstm.training import Trainer, TrainerConfig
+from seqlstm.training import Trainer
 
 logger = logging.getLogger("tinyshakespeare_char_lm")
 
@@ -186,17 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
         len(tokenizer),
     )
 
-    model_config = LanguageModelConfig(
-        embedding_dim=cfg.embedding_dim,
-        hidden_size=cfg.hidden_size,
-        num_layers=cfg.num_layers,
-        tie_weights=False,
-        dropout_embedding=cfg.dropout_embedding,
-        dropout_input=cfg.dropout_input,
-        dropout_hidden=cfg.dropout_hidden,
-        dropout_output=cfg.dropout_output,
-        weight_drop=cfg.weight_drop,
-    )
+    model_config = config_from(LanguageModelConfig, cfg, tie_weights=False)
     model = LSTMLanguageModel(model_config, tokenizer)
     logger.info("%s parameters", f"{sum(p.numel() for p in model.parameters()):,}")
     batches = StreamBatches(
@@ -211,24 +207,8 @@ def main(argv: list[str] | None = None) -> dict:
         metrics = m.evaluate(valid_lines, batch_size=cfg.eval_batch_size, bptt=cfg.bptt)
         return {"loss": metrics["nats_per_character"], **metrics}
 
-    trainer_config = TrainerConfig(
-        output_dir=str(args.out / "trainer"),
-        max_epochs=cfg.max_epochs,
-        max_steps=cfg.max_steps,
-        max_time_minutes=cfg.max_time_minutes,
-        lr=cfg.lr,
-        grad_clip=cfg.grad_clip,
-        lr_patience=cfg.lr_patience,
-        early_stopping_patience=cfg.early_stopping_patience,
-        eval_every_steps=cfg.eval_every_steps,
-        load_best_at_end=True,
-        keep_last=1,
-        device=str(device),
-        seed=args.seed,
-        progress_bar=False,
-        resume=cfg.resume,
-    )
-    trainer = Trainer(model, trainer_config, batches, TBPTTStep(), evaluate)
+    training_config = trainer_config(args, device)
+    trainer = Trainer(model, training_config, batches, TBPTTStep(), evaluate)
     best = trainer.fit()
 
     # the best checkpoint's weights are back in the model, and `best` are its metrics

@@ -1,4 +1,4 @@
-"""seqlstm: LSTM sequence models that share one tokenizer, one embedding layer and one training loop.
+"""seqlstm: LSTM sequence models sharing one tokenizer, one embedding layer and one training loop.
 
 The public classes are importable from the top level (`from seqlstm import BiLSTMCRFTagger`).
 They are loaded on first use, so that `import seqlstm` - and the `seqlstm` console script's

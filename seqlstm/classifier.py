@@ -14,6 +14,8 @@ import torch
 from torch import Tensor, nn
 
 from seqlstm.nn import LSTM
+from seqlstm.pretrained import PretrainedModel
+from seqlstm.tokenizer import SubwordTokenizer
 
 Pooling = Literal["last", "mean", "max"]
 
@@ -48,7 +50,7 @@ class ClassifierConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
-class LSTMClassifier(nn.Module):
+class LSTMClassifier(PretrainedModel):
     """LSTM encoder + pooling over valid steps + linear head (see ``ClassifierConfig``).
 
     Pooling turns the top layer's states into one vector [B, D*H] (D = 2 if bidirectional):
@@ -56,11 +58,15 @@ class LSTMClassifier(nn.Module):
         step and the backward state at step 0 (h_n of the top layer);
       - ``mean`` / ``max``: mean / element-wise max of the outputs over the valid steps.
     Padded steps (t >= lengths[b]) never influence the result.
+
+    ``tokenizer`` is only kept (and saved by ``save_pretrained``) so that a model of token
+    ids travels with the tokenizer that produced them; ``forward`` takes ids, not text.
     """
 
-    def __init__(self, config: ClassifierConfig) -> None:
-        super().__init__()
-        self.config = config
+    config_class = ClassifierConfig
+
+    def __init__(self, config: ClassifierConfig, tokenizer: SubwordTokenizer | None = None) -> None:
+        super().__init__(config, tokenizer)
         self.embedding = (
             nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_id)
             if config.vocab_size is not None

@@ -7,6 +7,8 @@ into an option (`--hidden-size 512` or `--hidden_size 512`) next to the common o
     --device auto|cpu|cuda
 
 and resolves each value with the precedence  dataclass default < preset < explicit option.
+`config_from` hands the fields that are TrainerConfig or model settings on to those configs,
+`trainer_config` adds the settings that every recipe trains with.
 `RunRecorder` times the run, logs to OUT/train.log and the console, and at the end writes
 OUT/results.json and OUT/results.md (printed too), with `hash_data` fingerprinting the data.
 Under torchrun only rank 0 should create a RunRecorder.
@@ -32,8 +34,10 @@ from typing import Any, Generic, Literal, TypeVar
 import torch
 
 from seqlstm.errors import DataError
+from seqlstm.training import TrainerConfig
 
 C = TypeVar("C")
+T = TypeVar("T")
 
 DEVICES = ("auto", "cpu", "cuda")
 # The common options other than --preset, which presets may also set.
@@ -165,6 +169,46 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda was given but torch sees no CUDA device")
     return torch.device(device)
+
+
+def config_from(config_class: type[T], cfg: Any, **fixed: Any) -> T:
+    """A ``config_class`` (TrainerConfig, a model's config ...) built from a recipe's config:
+    every field of the dataclass ``cfg`` whose name is a field of ``config_class`` (``lr``,
+    ``hidden_size`` ...), plus the ``fixed`` values that the recipe decides itself
+    (``output_dir``, ``device``, ``seed``, ``metric`` ...).
+
+    A name both in ``cfg`` and in ``fixed`` is a TypeError: the recipe's option would be
+    silently ignored otherwise.
+    """
+    wanted = {field.name for field in dataclasses.fields(config_class)}
+    shared = {
+        field.name: getattr(cfg, field.name)
+        for field in dataclasses.fields(cfg)
+        if field.name in wanted
+    }
+    twice = shared.keys() & fixed.keys()
+    if twice:
+        raise TypeError(
+            f"{sorted(twice)} are options of {type(cfg).__name__}; do not also fix them"
+        )
+    return config_class(**shared, **fixed)
+
+
+def trainer_config(args: RecipeArgs, device: torch.device, **fixed: Any) -> TrainerConfig:
+    """What every recipe trains with: the TrainerConfig fields of ``args.config``, checkpoints
+    in OUT/trainer (the last one and the best), the best weights loaded back at the end, the
+    run's device and seed, no progress bar (train.log has the progress), and ``fixed``."""
+    return config_from(
+        TrainerConfig,
+        args.config,
+        output_dir=str(args.out / "trainer"),
+        load_best_at_end=True,
+        keep_last=1,
+        device=str(device),
+        seed=args.seed,
+        progress_bar=False,
+        **fixed,
+    )
 
 
 # --------------------------------------------------------------------------- CLI options

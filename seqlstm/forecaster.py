@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from seqlstm.nn import LSTM
+from seqlstm.pretrained import PretrainedModel
 
 
 def sliding_windows(series: Tensor, window: int, horizon: int) -> tuple[Tensor, Tensor]:
@@ -88,15 +89,18 @@ class ForecasterConfig:
         return self.target_features
 
 
-class LSTMForecaster(nn.Module):
+class LSTMForecaster(PretrainedModel):
     """LSTM encoder + direct multi-output head: window [B, W, D] -> forecast [B, H, K].
 
-    See ``ForecasterConfig`` for the sizes and the module docstring for scaling.
+    See ``ForecasterConfig`` for the sizes and the module docstring for scaling. The scaler's
+    mean and std are buffers, so ``save_pretrained`` stores them with the weights.
     """
 
-    def __init__(self, config: ForecasterConfig) -> None:
-        super().__init__()
-        self.config = config
+    config_class = ForecasterConfig
+
+    def __init__(self, config: ForecasterConfig, tokenizer: None = None) -> None:
+        # tokenizer: PretrainedModel's constructor protocol; a forecaster reads numbers only
+        super().__init__(config, tokenizer)
         self.register_buffer("targets", torch.tensor(config.targets))
         # Identity until fit_scaler; buffers, so they are saved with the weights.
         self.register_buffer("mean", torch.zeros(config.num_features))

@@ -1,12 +1,14 @@
 """save_pretrained / from_pretrained: a model as a directory that can be loaded without pickle.
 
 Every seqlstm model is built as `cls(config, tokenizer, **vocabularies)` from a config
-dataclass, the shared SubwordTokenizer and the label/word/character vocabularies it needs,
-so those inputs plus the weights are the whole model. A model directory holds
+dataclass, the shared SubwordTokenizer (None for models of numbers, such as the classifier
+and the forecaster) and the label/word/character vocabularies it needs, so those inputs plus
+the weights are the whole model. A model directory holds
 
-    config.json          {"model_class", "seqlstm_version", "config": {...}, "vocabularies": [...]}
+    config.json          {"model_class", "seqlstm_version", "config": {...}, "tokenizer": bool,
+                          "vocabularies": [...]}
     model.safetensors    the state_dict; a tied tensor (e.g. output layer = embedding) once
-    tokenizer/           SubwordTokenizer.save
+    tokenizer/           SubwordTokenizer.save, unless the model has no tokenizer
     vocab/NAME.json      Vocabulary.save, for each vocabulary the model was given
 
 Saving writes everything into a temporary sibling directory and renames it into place, so
@@ -20,8 +22,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 import types
 import typing
 from importlib.metadata import PackageNotFoundError, version
@@ -33,6 +33,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_model
 from torch import nn
 
+from seqlstm.atomic_files import staged_directory
 from seqlstm.errors import CheckpointError
 from seqlstm.tokenizer import SubwordTokenizer
 from seqlstm.vocabulary import Vocabulary
@@ -59,14 +60,15 @@ class PretrainedModel(nn.Module):
     arguments of its constructor that take a Vocabulary, or None where optional), and its
     constructor takes `(config, tokenizer, **vocabularies)` and calls
     `super().__init__(config, tokenizer, **vocabularies)`, which keeps them as `self.config`,
-    `self.tokenizer` and one attribute per vocabulary name.
+    `self.tokenizer` and one attribute per vocabulary name. A model that reads numbers, not
+    text, passes `tokenizer=None`.
     """
 
     config_class: ClassVar[type]
     vocabulary_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
-        self, config: Any, tokenizer: SubwordTokenizer, **vocabularies: Vocabulary | None
+        self, config: Any, tokenizer: SubwordTokenizer | None, **vocabularies: Vocabulary | None
     ) -> None:
         super().__init__()
         if not isinstance(config, self.config_class):
@@ -110,21 +112,17 @@ class PretrainedModel(nn.Module):
             "model_class": type(self).__name__,
             "seqlstm_version": seqlstm_version(),
             "config": dataclasses.asdict(self.config),
+            "tokenizer": self.tokenizer is not None,
             "vocabularies": sorted(vocabularies),
         }
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
-        try:
+        with staged_directory(directory) as staging:
             (staging / CONFIG_FILE).write_text(json.dumps(header, indent=2) + "\n", "utf-8")
             # save_model stores each group of tensors sharing memory (tied weights) once
             save_model(self, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
-            self.tokenizer.save(staging / TOKENIZER_DIR)
+            if self.tokenizer is not None:
+                self.tokenizer.save(staging / TOKENIZER_DIR)
             for name, vocabulary in vocabularies.items():
                 vocabulary.save(staging / VOCAB_DIR / f"{name}.json")
-            _replace_directory(staging, directory)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         return directory
 
     @classmethod
@@ -142,7 +140,11 @@ class PretrainedModel(nn.Module):
                 f"{directory} holds a {header['model_class']}, not a {cls.__name__}"
             )
         saved_vocabularies = header["vocabularies"] if header is not None else []
-        expected = [CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_DIR + "/"]
+        # directories written before the "tokenizer" flag existed always have one
+        has_tokenizer = header is None or header.get("tokenizer", True)
+        expected = [CONFIG_FILE, WEIGHTS_FILE]
+        if has_tokenizer:
+            expected.append(TOKENIZER_DIR + "/")
         expected += [f"{VOCAB_DIR}/{name}.json" for name in saved_vocabularies]
         missing = [name for name in expected if not (directory / name).exists()]
         if missing:
@@ -154,7 +156,7 @@ class PretrainedModel(nn.Module):
                 f"(it takes {list(cls.vocabulary_names)})"
             )
         config = _config_from_dict(cls.config_class, header["config"], config_path)
-        tokenizer = SubwordTokenizer.load(directory / TOKENIZER_DIR)
+        tokenizer = SubwordTokenizer.load(directory / TOKENIZER_DIR) if has_tokenizer else None
         vocabularies = {
             name: Vocabulary.load(directory / VOCAB_DIR / f"{name}.json")
             for name in saved_vocabularies
@@ -173,12 +175,13 @@ def _read_header(path: Path) -> dict[str, Any]:
         isinstance(header, dict)
         and isinstance(header.get("model_class"), str)
         and isinstance(header.get("config"), dict)
+        and isinstance(header.get("tokenizer", True), bool)
         and isinstance(header.get("vocabularies"), list)
         and all(isinstance(name, str) for name in header["vocabularies"])
     ):
         raise CheckpointError(
-            f"{path}: expected a JSON object with model_class (a string), config (an object) "
-            "and vocabularies (a list of names)"
+            f"{path}: expected a JSON object with model_class (a string), config (an object), "
+            "tokenizer (true or false) and vocabularies (a list of names)"
         )
     return header
 
@@ -250,14 +253,3 @@ def _alias_groups(state: dict[str, torch.Tensor]) -> list[list[str]]:
             )
         groups.setdefault(key, []).append(name)
     return list(groups.values())
-
-
-def _replace_directory(new: Path, target: Path) -> None:
-    """Move `new` to `target`; an old `target` is renamed away first and deleted after."""
-    if not target.exists():
-        os.replace(new, target)
-        return
-    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
-    os.replace(target, old / target.name)
-    os.replace(new, target)
-    shutil.rmtree(old)

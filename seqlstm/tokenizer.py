@@ -21,7 +21,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Literal
 
 import sentencepiece as spm
 
+from seqlstm.atomic_files import write_bytes_atomic, write_text_atomic
 from seqlstm.errors import CheckpointError, DataError
 
 ModelType = Literal["unigram", "bpe", "char"]
@@ -272,8 +272,8 @@ class SubwordTokenizer:
             **_SPECIALS,
             "normalization": "nfkc+collapse_whitespace",
         }
-        _write_atomic(directory / MODEL_FILE, self._model_proto)
-        _write_atomic(directory / CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode())
+        write_bytes_atomic(directory / MODEL_FILE, self._model_proto)
+        write_text_atomic(directory / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> SubwordTokenizer:
@@ -375,17 +375,3 @@ def _read_lines(paths: Sequence[Path]) -> Iterator[str]:
                 yield line
         if non_blank == 0:
             raise DataError(f"{path}: file is empty (no non-blank line to train on)")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    # a crash mid-write must never leave a truncated file where a good one was
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from seqlstm.atomic_files import write_text_atomic
 from seqlstm.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -174,7 +174,7 @@ class Vocabulary:
     # ----------------------------------------------------------------------------- saving
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the vocabulary as JSON, atomically (temp file + os.replace)."""
+        """Write the vocabulary as JSON, atomically (see seqlstm.atomic_files)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         data = {
@@ -185,16 +185,7 @@ class Vocabulary:
             "tokens": list(self._tokens),
         }
         text = json.dumps(data, ensure_ascii=False, indent=1) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(path, text)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Vocabulary:

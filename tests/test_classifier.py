@@ -93,3 +93,19 @@ def test_learns_first_token_task_to_100_percent():
     with torch.no_grad():
         accuracy = (model(test_tokens, test_lengths).argmax(-1) == test_labels).float().mean()
     assert accuracy == 1.0
+
+
+@pytest.mark.parametrize("inputs", ["features", "tokens"])
+def test_save_pretrained_round_trip_gives_identical_logits(inputs, tmp_path):
+    torch.manual_seed(0)
+    if inputs == "features":
+        model = build(3, input_size=4, hidden_size=5, bidirectional=True, pooling="max")
+        batch = torch.randn(2, 6, 4)
+    else:
+        model = build(3, vocab_size=12, embedding_dim=4, hidden_size=5, num_layers=2)
+        batch = torch.randint(1, 12, (2, 6))
+    model.save_pretrained(tmp_path / "model")
+    loaded = LSTMClassifier.from_pretrained(tmp_path / "model")
+    assert loaded.config == model.config and loaded.tokenizer is None
+    lengths = torch.tensor([6, 3])
+    assert torch.equal(loaded(batch, lengths), model.eval()(batch, lengths))

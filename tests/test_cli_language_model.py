@@ -4,11 +4,12 @@ import math
 
 import pytest
 import torch
+from lm_overfit import overfit
 
 from seqlstm import cli
 from seqlstm.cli.language_model import unknown_characters
 from seqlstm.language_model import LanguageModelConfig, LSTMLanguageModel
-from seqlstm.lm_data import StreamBatches, TBPTTStep, encode_stream
+from seqlstm.lm_data import StreamBatches, encode_stream
 from seqlstm.tokenizer import SubwordTokenizer
 
 MACBETH = """Is this a dagger which I see before me,
@@ -53,14 +54,7 @@ def model_dir(tmp_path_factory):
     model = LSTMLanguageModel(config, tokenizer)
     stream = encode_stream(tokenizer, LINES)
     batches = StreamBatches(stream, 2, 100, tokenizer.pad_id, tokenizer.bos_id)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
-    step = TBPTTStep()
-    for epoch in range(150):
-        for batch in batches.epoch(epoch):
-            out = step(model, batch)
-            optimizer.zero_grad()
-            (out.loss / out.num_tokens).backward()
-            optimizer.step()
+    overfit(model, batches, epochs=150, lr=0.02)
     directory = tmp_path_factory.mktemp("macbeth") / "model"
     model.eval().save_pretrained(directory)
     return directory

@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from seqlstm.errors import DataError
-from seqlstm.experiment import RunRecorder, hash_data, parse_recipe_args, resolve_device
+from seqlstm.experiment import (
+    RunRecorder,
+    config_from,
+    hash_data,
+    parse_recipe_args,
+    resolve_device,
+    trainer_config,
+)
+from seqlstm.training import TrainerConfig
 
 
 @dataclass
@@ -219,3 +227,59 @@ def test_help_shows_every_field_and_default(capsys):
         assert option in out
     assert "tokens per batch (default: 1000)" in out
     assert "(default: 42)" in out  # --seed shows the config's seed default
+
+
+def test_config_from_takes_the_shared_fields_and_the_fixed_values():
+    cfg = RecipeConfig(lr=0.5, max_epochs=7, betas=(0.8, 0.9))
+    config = config_from(
+        TrainerConfig, cfg, output_dir="out/trainer", metric="f1", metric_mode="max"
+    )
+    # lr, max_epochs, betas and seed are TrainerConfig fields; hidden_size, use_crf ... are not
+    expected = TrainerConfig(
+        output_dir="out/trainer",
+        lr=0.5,
+        max_epochs=7,
+        betas=(0.8, 0.9),
+        seed=42,
+        metric="f1",
+        metric_mode="max",
+    )
+    assert config == expected
+
+    @dataclass
+    class ModelConfig:
+        num_classes: int
+        hidden_size: int = 1
+        use_crf: bool = False
+
+    assert config_from(ModelConfig, cfg, num_classes=3) == ModelConfig(3, 256, True)
+    with pytest.raises(TypeError, match=r"\['lr'\] are options of RecipeConfig"):
+        config_from(TrainerConfig, cfg, lr=1.0)
+    with pytest.raises(TypeError, match="no_such_setting"):
+        config_from(TrainerConfig, cfg, no_such_setting=1)
+
+
+def test_trainer_config_adds_what_every_recipe_trains_with(tmp_path):
+    @dataclass
+    class TrainingRecipeConfig:
+        lr: float = 1e-3
+        hidden_size: int = 4
+
+    presets = {"full": {}, "cpu": {"lr": 0.01}}
+    argv = ["--preset", "cpu", "--out", str(tmp_path), "--seed", "7"]
+    args = parse_recipe_args(TrainingRecipeConfig, presets, argv, default_out="runs/test")
+    config = trainer_config(args, torch.device("cpu"), metric="f1")
+    expected = TrainerConfig(
+        output_dir=str(tmp_path / "trainer"),
+        lr=0.01,  # from the preset
+        seed=7,
+        device="cpu",
+        metric="f1",
+        load_best_at_end=True,
+        keep_last=1,
+        progress_bar=False,
+    )
+    assert config == expected
+    # a recipe whose config has a field that trainer_config sets itself is refused
+    with pytest.raises(TypeError, match=r"\['seed'\] are options of RecipeConfig"):
+        trainer_config(parse("--out", str(tmp_path)), torch.device("cpu"))

@@ -94,3 +94,15 @@ def test_learns_a_noiseless_sine_wave():
     with torch.no_grad():
         mae = (model(test_x) - test_y).abs().mean().item()
     assert mae < 0.05  # amplitude 2, so < 2.5% of the peak-to-peak range
+
+
+def test_save_pretrained_round_trip_keeps_weights_and_scaler(tmp_path):
+    torch.manual_seed(0)
+    model = build(3, horizon=4, target_features=(0, 2), hidden_size=6, relative=True)
+    model.fit_scaler(torch.randn(40, 3) * 5 + 2)  # the scaler is part of the saved model
+    model.save_pretrained(tmp_path / "model")
+    loaded = LSTMForecaster.from_pretrained(tmp_path / "model")
+    assert loaded.config == model.config and loaded.config.target_features == (0, 2)
+    assert torch.equal(loaded.mean, model.mean) and torch.equal(loaded.std, model.std)
+    window = torch.randn(5, 8, 3) * 5 + 2
+    assert torch.equal(loaded(window), model.eval()(window))

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from lm_overfit import overfit
 
 from seqlstm.language_model import (
     EmbeddingDropout,
@@ -241,13 +242,19 @@ def test_sampling_is_deterministic_with_a_seed_and_leaves_the_global_rng_alone(c
     assert model.generate("the", 5, top_k=3, top_p=0.9).startswith("the")
 
 
-def test_generation_stops_at_eos_and_never_emits_pad_or_bos(char_tokenizer):
-    tok = char_tokenizer
+def always_eos_model(tok):
+    """A tiny model whose output layer ignores the input and strongly favours EOS."""
     model = tiny_model(tok)
     with torch.no_grad():
         model.decoder.weight.zero_()
         model.decoder.bias.zero_()
         model.decoder.bias[tok.eos_id] = 20.0
+    return model
+
+
+def test_generation_stops_at_eos_and_never_emits_pad_or_bos(char_tokenizer):
+    tok = char_tokenizer
+    model = always_eos_model(tok)
     assert model.generate(["the", ""], 10, temperature=0) == ["the", ""]
     with torch.no_grad():
         model.decoder.bias[tok.eos_id] = 0.0
@@ -281,12 +288,7 @@ def multiline_greedy_by_brute_force(model, prompt, max_new_tokens):
 
 
 def test_multiline_generation_writes_eos_as_a_newline_and_goes_on(char_tokenizer):
-    tok = char_tokenizer
-    model = tiny_model(tok)
-    with torch.no_grad():
-        model.decoder.weight.zero_()
-        model.decoder.bias.zero_()
-        model.decoder.bias[tok.eos_id] = 20.0
+    model = always_eos_model(char_tokenizer)
     # every new token is EOS: one newline each; the BOS fed after it is not counted
     assert model.generate("ab  c", 3, temperature=0, multiline=True) == "ab c\n\n\n"
     assert model.generate("ab", 3, temperature=0) == "ab"
@@ -311,15 +313,7 @@ def test_a_multiline_text_is_learnt_and_generated_back_with_its_newlines(char_to
     model = tiny_model(char_tokenizer, embedding_dim=32, hidden_size=64, num_layers=1)
     stream = encode_stream(char_tokenizer, TEXTS)
     batches = StreamBatches(stream, 1, bptt=len(stream), pad_id=0, bos_id=char_tokenizer.bos_id)
-    step = TBPTTStep()
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
-    model.train()
-    for epoch in range(100):
-        for batch in batches.epoch(epoch):
-            out = step(model, batch)
-            optimizer.zero_grad()
-            (out.loss / out.num_tokens).backward()
-            optimizer.step()
+    overfit(model, batches, epochs=100, lr=0.03)
     text = "\n".join(TEXTS) + "\n"
     generated = model.generate("", len(stream), temperature=0, multiline=True)
     assert generated.startswith(text)
@@ -347,15 +341,7 @@ def test_a_tiny_text_is_overfitted_and_generated_back(char_tokenizer):
     model = tiny_model(char_tokenizer, embedding_dim=32, num_layers=1)
     stream = encode_stream(char_tokenizer, [text])
     batches = StreamBatches(stream, 1, bptt=16, pad_id=0, bos_id=char_tokenizer.bos_id)
-    step = TBPTTStep()
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
-    model.train()
-    for epoch in range(60):
-        for batch in batches.epoch(epoch):
-            out = step(model, batch)
-            optimizer.zero_grad()
-            (out.loss / out.num_tokens).backward()
-            optimizer.step()
+    overfit(model, batches, epochs=60, lr=0.03)
     metrics = model.evaluate([text], batch_size=1, bptt=16)
     assert metrics["nll"] < 0.05
     # "the " starts two phrases: only state carried from BOS across windows tells them apart

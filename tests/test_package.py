@@ -22,8 +22,7 @@ def test_unknown_name_raises_attribute_error():
 
 def test_import_and_cli_help_do_not_import_torch():
     code = (
-        "import sys, seqlstm, seqlstm.cli; "
-        "print('torch' in sys.modules, 'datasets' in sys.modules)"
+        "import sys, seqlstm, seqlstm.cli; print('torch' in sys.modules, 'datasets' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

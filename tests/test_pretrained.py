@@ -185,3 +185,45 @@ def test_overwrite_is_atomic_and_never_deletes_other_files(tokenizer, tmp_path, 
     with pytest.raises(CheckpointError, match=r"not a seqlstm model directory"):
         first.save_pretrained(results)
     assert (results / "results.json").exists()
+
+
+@dataclass
+class NumericConfig:
+    features: int = 3
+    outputs: int = 2
+
+
+class NumericModel(PretrainedModel):
+    """A model of numbers: no tokenizer, no vocabularies."""
+
+    config_class = NumericConfig
+
+    def __init__(self, config, tokenizer=None):
+        super().__init__(config, tokenizer)
+        self.linear = nn.Linear(config.features, config.outputs)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def test_model_without_tokenizer_round_trips_and_writes_no_tokenizer(tokenizer, tmp_path):
+    torch.manual_seed(0)
+    model = NumericModel(NumericConfig(features=4))
+    model.save_pretrained(tmp_path / "numeric")
+    assert sorted(p.name for p in (tmp_path / "numeric").iterdir()) == [
+        "config.json",
+        "model.safetensors",
+    ]
+    assert json.loads((tmp_path / "numeric" / "config.json").read_text())["tokenizer"] is False
+    loaded = NumericModel.from_pretrained(tmp_path / "numeric")
+    assert loaded.tokenizer is None and loaded.config == NumericConfig(features=4)
+    x = torch.randn(5, 4)
+    assert torch.equal(loaded(x), model(x))
+    # a directory saved with a tokenizer still needs it
+    _model(tokenizer).save_pretrained(tmp_path / "text")
+    assert json.loads((tmp_path / "text" / "config.json").read_text())["tokenizer"] is True
+    for path in (tmp_path / "text" / "tokenizer").iterdir():
+        path.unlink()
+    (tmp_path / "text" / "tokenizer").rmdir()
+    with pytest.raises(CheckpointError, match=r"missing tokenizer/"):
+        ToyModel.from_pretrained(tmp_path / "text")

@@ -1,13 +1,12 @@
 """The language-model recipes end to end: Tiny Shakespeare (real file), WikiText-2 (synthetic)."""
 
-import importlib.util
 import json
 import math
 import random
-import sys
 from pathlib import Path
 
 import pytest
+from recipe_modules import load_recipe
 
 from seqlstm.errors import DataError
 from seqlstm.experiment import parse_recipe_args
@@ -18,14 +17,6 @@ from seqlstm.tokenizer import normalize
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 SHAKESPEARE = DATA / "tinyshakespeare" / "input.txt"
-
-
-def load_recipe(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while it is being executed
-    spec.loader.exec_module(module)
-    return module
 
 
 # ----------------------------------------------------------------------------- Tiny Shakespeare

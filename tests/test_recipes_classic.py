@@ -1,18 +1,16 @@
 """The classic LSTM recipes end to end: digits read as rows, and CO2 forecasting."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from recipe_modules import load_recipe
 
-from seqlstm.classifier import ClassifierConfig, LSTMClassifier
+from seqlstm.classifier import LSTMClassifier
 from seqlstm.errors import DataError
-from seqlstm.forecaster import ForecasterConfig, LSTMForecaster
+from seqlstm.forecaster import LSTMForecaster
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_KEYS = {
@@ -27,20 +25,9 @@ RESULT_KEYS = {
 }
 
 
-def load_recipe(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while it is being executed
-    spec.loader.exec_module(module)
-    return module
-
-
-def load_model(directory: Path, model_class, config_class):
-    header = json.loads((directory / "config.json").read_text())
-    assert header["model_class"] == model_class.__name__
-    model = model_class(config_class(**header["config"]))
-    model.load_state_dict(load_file(directory / "model.safetensors"))
-    return model.eval()
+def load_model(directory: Path, model_class):
+    """The saved model; from_pretrained checks the class named in config.json."""
+    return model_class.from_pretrained(directory)
 
 
 # ----------------------------------------------------------------------------- digits
@@ -77,11 +64,33 @@ def test_digits_smoke_preset(tmp_path):
     # 20 steps of a tiny model: far from trained, but clearly better than chance (10%)
     assert 0.15 < test["accuracy"] <= 1.0 and test["loss"] > 0
     # the saved model is the one that was scored
-    model = load_model(out / "model", LSTMClassifier, ClassifierConfig)
+    model = load_model(out / "model", LSTMClassifier)
     cfg = recipe.DigitsConfig()
     test_x, test_y = recipe.load_images(recipe.DIGITS, cfg)["test"]
     accuracy = (model(test_x).argmax(-1) == test_y).float().mean().item()
     assert accuracy == pytest.approx(test["accuracy"])
+
+
+def test_random_shift_moves_each_image_by_at_most_one_pixel_with_zero_fill():
+    recipe = load_recipe("digits_rows")
+    images = torch.rand(200, 5, 6) + 1  # no zero pixel: a zero can only be shifted in
+    torch.manual_seed(0)
+    shifted = recipe.random_shift(images, 1)
+    padded = torch.nn.functional.pad(images, (1, 1, 1, 1))
+    seen = set()
+    for image, result in zip(padded, shifted, strict=True):
+        matches = [
+            (dy, dx)
+            for dy in range(3)
+            for dx in range(3)
+            if torch.equal(image[dy : dy + 5, dx : dx + 6], result)
+        ]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert len(seen) == 9  # every shift in [-1, 1] x [-1, 1], the identity included
+    assert recipe.random_shift(images, 0) is images
+    with pytest.raises(ValueError, match="max_shift"):
+        recipe.random_shift(images, -1)
 
 
 def fake_mnist():
@@ -115,7 +124,7 @@ def test_mnist_code_path_with_a_fake_hub(tmp_path, monkeypatch):
     assert requested == ["ylecun/mnist"]
     assert results["dataset"] == "ylecun/mnist"
     assert results["metrics"]["test"]["examples"] == 40
-    model = load_model(tmp_path / "model", LSTMClassifier, ClassifierConfig)
+    model = load_model(tmp_path / "model", LSTMClassifier)
     assert model.config.input_size == 28  # 28 steps of 28 pixels
 
 
@@ -174,7 +183,7 @@ def test_forecast_smoke_preset(tmp_path):
     assert (out / "forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # the saved model (with its scaler) is the one that was scored
-    model = load_model(out / "model", LSTMForecaster, ForecasterConfig)
+    model = load_model(out / "model", LSTMForecaster)
     series, _, _ = recipe.monthly_co2()
     windows = recipe.split_windows(series, recipe.ForecastConfig())["test"]
     with torch.no_grad():

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from seqlstm.atomic_files import OLD_PREFIX, TMP_PREFIX, staged_directory, write_text_atomic
 from seqlstm.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -90,35 +89,7 @@ def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return {k: unflatten_state(v, tensors) for k, v in skeleton.items()}
 
 
-# --- atomic files ---------------------------------------------------------------------------
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def write_pointer(path: Path, target: str) -> None:
-    """Atomically make the text file ``path`` contain ``target`` (temp file + os.replace)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
-    os.close(fd)
-    try:
-        _write_synced(Path(tmp), (target + "\n").encode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_path(path.parent)
+# --- checkpoint directories ----------------------------------------------------------------
 
 
 def _detached(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -138,31 +109,15 @@ def _detached(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def write_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], state: dict) -> None:
     """Atomically write a checkpoint directory (replacing an existing one at ``path``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
-    try:
-        blob = safetensors.torch.save(_detached(tensors))
-        _write_synced(tmp / TENSORS_FILE, blob)
-        full_state = {
-            "format_version": FORMAT_VERSION,
-            "tensors_sha256": hashlib.sha256(blob).hexdigest(),
-            **state,
-        }
-        _write_synced(tmp / STATE_FILE, json.dumps(full_state, indent=1).encode())
-        _fsync_path(tmp)
-        if path.exists():
-            # os.replace cannot swap a directory onto a non-empty one; move the old aside.
-            old = Path(tempfile.mkdtemp(prefix=f".old-{path.name}-", dir=path.parent))
-            os.replace(path, old / path.name)
-            os.replace(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _fsync_path(path.parent)
+    blob = safetensors.torch.save(_detached(tensors))
+    full_state = {
+        "format_version": FORMAT_VERSION,
+        "tensors_sha256": hashlib.sha256(blob).hexdigest(),
+        **state,
+    }
+    with staged_directory(path) as staging:
+        (staging / TENSORS_FILE).write_bytes(blob)
+        (staging / STATE_FILE).write_bytes(json.dumps(full_state, indent=1).encode())
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
@@ -354,7 +309,7 @@ class CheckpointManager:
         """Delete the half-written files and directories that a crash during a save left."""
         if self.directory.is_dir():
             for p in self.directory.iterdir():
-                if p.name.startswith((".tmp-", ".old-")):
+                if p.name.startswith((TMP_PREFIX, OLD_PREFIX)):
                     if p.is_dir():
                         shutil.rmtree(p, ignore_errors=True)
                     else:
@@ -365,9 +320,9 @@ class CheckpointManager:
     ) -> Path:
         path = self.directory / f"{_PREFIX}{step:08d}"
         write_checkpoint(path, tensors, state)
-        write_pointer(self.directory / LATEST, path.name)
+        write_text_atomic(self.directory / LATEST, path.name + "\n")
         if is_best:
-            write_pointer(self.directory / BEST, path.name)
+            write_text_atomic(self.directory / BEST, path.name + "\n")
         self._prune()
         return path
 
