@@ -159,12 +159,16 @@ def beam_search(
     while sentence.numel() > 0:
         active = sentence.numel()
         log_probs, state, attention = step(prev, state)
-        vocab = log_probs.size(-1)
-        candidates = (scores.view(-1, 1) + log_probs).view(active, k * vocab)
+        # A candidate among its sentence's best 2k is among the best 2k of its own beam, so
+        # the search ranks k x 2k candidates per sentence instead of k x V (a few times
+        # faster for large batches; the same candidates up to the order of exact ties).
+        width = min(2 * k, log_probs.size(-1))
+        beam_scores, beam_tokens = log_probs.topk(width, dim=1)  # [A*k, w]
+        candidates = (scores.view(-1, 1) + beam_scores).view(active, k * width)
         # a beam has one EOS candidate, so 2k candidates hold at least k that are not EOS
-        top_scores, top_index = candidates.topk(min(2 * k, k * vocab), dim=1)  # [A, 2k]
-        top_tokens = top_index % vocab
-        rows = top_index // vocab + torch.arange(active, device=device).unsqueeze(1) * k
+        top_scores, top_index = candidates.topk(min(2 * k, k * width), dim=1)  # [A, 2k]
+        top_tokens = beam_tokens.view(active, k * width).gather(1, top_index)
+        rows = top_index // width + torch.arange(active, device=device).unsqueeze(1) * k
         t += 1
         is_eos = top_tokens == eos_id
         at_limit = (limits <= t).unsqueeze(1)  # [A, 1]

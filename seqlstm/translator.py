@@ -341,7 +341,7 @@ class Seq2SeqLSTM(PretrainedModel):
             return [[h] for h in hypotheses]
         return beam_search(
             self.decode_step,
-            DecoderState.reorder,
+            _BeamReorder(beam_size),
             state,
             max_lengths,
             tok.bos_id,
@@ -376,3 +376,34 @@ class Seq2SeqLSTM(PretrainedModel):
                 stacklevel=3,
             )
         return [ids if len(ids) <= limit else ids[: limit - 1] + ids[-1:] for ids in sequences]
+
+
+class _BeamReorder:
+    """`DecoderState.reorder` for beam search, which keeps the beam_size beams of a sentence
+    in consecutive rows, all sharing the sentence's encoder states.
+
+    At most steps every sentence stays in the batch and each new beam continues a beam of
+    its own sentence; the encoder states of every row then stay where they are and only the
+    recurrent state has to move. Copying the memory and keys at every step took about a
+    sixth of the time of batched beam search with a random model.
+    """
+
+    def __init__(self, beam_size: int) -> None:
+        self.beam_size = beam_size
+        self.grouped = False  # the first call makes the beams: its rows are not grouped yet
+
+    def __call__(self, state: DecoderState, indices: Tensor) -> DecoderState:
+        rows = state.mask.size(0)
+        if self.grouped and indices.numel() == rows:
+            groups = torch.arange(rows, device=indices.device) // self.beam_size
+            if torch.equal(indices // self.beam_size, groups):
+                h, c = state.hidden
+                return DecoderState(
+                    hidden=(h.index_select(1, indices), c.index_select(1, indices)),
+                    feed=None if state.feed is None else state.feed.index_select(0, indices),
+                    memory=state.memory,
+                    keys=state.keys,
+                    mask=state.mask,
+                )
+        self.grouped = True
+        return state.reorder(indices)  # the first call, or sentences left the batch

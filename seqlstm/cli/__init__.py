@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 
-from seqlstm.cli import tokenizer
+from seqlstm.cli import language_model, tagging, tokenizer, translation
 from seqlstm.cli.command import Command, Evaluation
 from seqlstm.errors import CheckpointError, DataError
 
-_TASK_MODULES = (tokenizer,)
+_TASK_MODULES = (tokenizer, tagging, language_model, translation)
 
 EVALUATIONS: list[Evaluation] = [
     evaluation for module in _TASK_MODULES for evaluation in getattr(module, "EVALUATIONS", [])

@@ -1,0 +1,149 @@
+"""Translation speed of Seq2SeqLSTM on the Multi30k test set (test2016 flickr, en->de), CPU.
+
+Sentences per second for greedy search and beam search (beam 5) at batch sizes 1 and 64,
+and the speed-up of batching: beam 5 at batch 64 should be at least 8x faster than
+translating one sentence at a time.
+
+The model matters: a randomly initialised one rarely emits EOS, so every output runs to the
+length limit (2 x source + 10 subwords), far longer than real translations. The full
+benchmark therefore uses a model of the recipe's cpu-preset size trained for a few minutes,
+whose outputs have about the length of the references (reported as `mean_output_words`
+next to `mean_reference_words`): the model in runs/bench_translation/model if it is there,
+else one trained now by recipes/multi30k_translation.py (`--preset cpu`, one epoch, about
+five minutes on two idle cores) and saved there for the next run. --quick uses a tiny random
+model on a few sentences and only checks that everything runs.
+
+Everything runs on one thread: the machine is shared, and on a busy machine a second
+intra-op thread mostly waits for the first (it made small models several times slower),
+which would measure the neighbours rather than the search. Each setting is timed after one
+untimed warm-up batch; batch-64 timings are the best of two runs. Rates are given per
+second of wall time and per second of this process's CPU time, which a busy machine
+disturbs less.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from seqlstm.data import read_parallel
+from seqlstm.metrics import corpus_bleu
+from seqlstm.tokenizer import SubwordTokenizer
+from seqlstm.translator import Seq2SeqLSTM, TranslatorConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "multi30k"
+RUN_DIR = ROOT / "runs" / "bench_translation"
+TRAIN_EPOCHS = 1
+TARGET_SPEEDUP = 8.0
+THREADS = 1
+
+
+def run(quick: bool) -> dict:
+    if not DATA.is_dir():
+        raise FileNotFoundError(f"{DATA}: the Multi30k files (test_2016_flickr.en/.de) are needed")
+    pairs = read_parallel(DATA / "test_2016_flickr.en", DATA / "test_2016_flickr.de")
+    if quick:
+        pairs = pairs[:16]
+    sources = [src for src, _ in pairs]
+    references = [ref for _, ref in pairs]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        model, model_info = _tiny_random_model(sources + references) if quick else _trained_model()
+        results: dict = {"sentences": len(sources), "threads": THREADS, **model_info}
+        results["mean_reference_words"] = _mean_words(references)
+        large = 8 if quick else 64
+        for name, beam in (("greedy", 1), ("beam5", 5)):
+            rates = {}
+            for batch_size in (1, large):
+                hypotheses, rates[batch_size] = _time_translation(model, sources, beam, batch_size)
+                key = f"{name}_batch{batch_size}"
+                results[f"{key}_sentences_per_s"] = round(rates[batch_size][0], 2)
+                results[f"{key}_sentences_per_cpu_s"] = round(rates[batch_size][1], 2)
+            # batching does not change the output (tests check it), so score it once
+            results[f"{name}_bleu"] = round(corpus_bleu(hypotheses, references).score, 2)
+            results[f"{name}_mean_output_words"] = _mean_words(hypotheses)
+            results[f"{name}_batch{large}_speedup"] = round(rates[large][0] / rates[1][0], 2)
+            results[f"{name}_batch{large}_speedup_cpu"] = round(rates[large][1] / rates[1][1], 2)
+        results["beam5_speedup_meets_target"] = results[f"beam5_batch{large}_speedup"] >= (
+            TARGET_SPEEDUP
+        )
+        return results
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _time_translation(
+    model: Seq2SeqLSTM, sources: list[str], beam: int, batch_size: int
+) -> tuple[list[str], tuple[float, float]]:
+    """(translations, (sentences per second, sentences per CPU second)) of translating
+    `sources` in batches. On a busy machine the CPU time of this process (one thread) is
+    the steadier measure; the wall time is what a user waits."""
+    model.translate(sources[:batch_size], beam_size=beam, batch_size=batch_size)  # warm-up
+    repeats = 2 if batch_size > 1 else 1
+    wall = cpu = float("inf")
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        hypotheses = model.translate(sources, beam_size=beam, batch_size=batch_size)
+        wall = min(wall, time.perf_counter() - start)
+        cpu = min(cpu, time.process_time() - start_cpu)
+    return hypotheses, (len(sources) / wall, len(sources) / max(cpu, 1e-9))
+
+
+def _mean_words(texts: list[str]) -> float:
+    return round(sum(len(text.split()) for text in texts) / max(len(texts), 1), 2)
+
+
+def _trained_model() -> tuple[Seq2SeqLSTM, dict]:
+    """The cpu-preset-size model of RUN_DIR, trained now if it is not there yet."""
+    if not (RUN_DIR / "model").is_dir():
+        recipe = _import_recipe()
+        recipe.main(
+            ["--preset", "cpu", "--data-dir", str(DATA), "--out", str(RUN_DIR)]
+            + [
+                "--max-epochs",
+                str(TRAIN_EPOCHS),
+                "--threads",
+                str(THREADS),
+                "--test-beam-size",
+                "1",
+            ]
+        )
+    model = Seq2SeqLSTM.from_pretrained(RUN_DIR / "model")
+    recorded = json.loads((RUN_DIR / "results.json").read_text(encoding="utf-8"))
+    return model, {
+        "model": f"recipe cpu preset, trained {recorded['config']['max_epochs']} epoch(s)",
+        "model_dir": str(RUN_DIR / "model"),
+        "model_parameters": sum(p.numel() for p in model.parameters()),
+        "model_valid_greedy_bleu": recorded["metrics"]["valid"]["bleu"],
+    }
+
+
+def _import_recipe():
+    path = ROOT / "recipes" / "multi30k_translation.py"
+    spec = importlib.util.spec_from_file_location("multi30k_translation", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _tiny_random_model(texts: list[str]) -> tuple[Seq2SeqLSTM, dict]:
+    tokenizer = SubwordTokenizer.train(texts, vocab_size=500, hard_vocab_limit=False)
+    torch.manual_seed(0)
+    config = TranslatorConfig(
+        embedding_dim=32,
+        encoder_hidden_size=16,
+        encoder_layers=1,
+        decoder_hidden_size=32,
+        decoder_layers=1,
+    )
+    model = Seq2SeqLSTM(config, tokenizer).eval()
+    info = {"model": "tiny, randomly initialised (quick)"}
+    return model, {**info, "model_parameters": sum(p.numel() for p in model.parameters())}

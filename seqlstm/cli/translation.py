@@ -1,0 +1,175 @@
+"""`seqlstm translate` and `seqlstm evaluate --task mt`: use a saved Seq2SeqLSTM.
+
+    seqlstm translate --model DIR [--input FILE] [--beam 5] [--batch-size 64] [--n-best N]
+        < src.txt > hyp.txt
+
+reads one source sentence a line from FILE or stdin and writes one translation a line, in
+input order; an empty (or blank) line gives an empty line. With ``--n-best N`` (N > 1) it
+writes the Moses n-best format instead, up to N lines per input line:
+``INDEX ||| TRANSLATION ||| SCORE``, INDEX counting input lines from 0, best first, SCORE the
+length-normalised log-probability the beam ranked them by.
+
+    seqlstm evaluate --task mt --model DIR --src FILE --ref FILE [--beam 5]
+
+translates the line-aligned source file and prints sacreBLEU's BLEU and chrF of the output
+against the reference file (detokenized, cased, 13a), each with its signature.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from seqlstm.cli.command import Command, Evaluation
+from seqlstm.errors import DataError
+
+
+def _decoding_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--beam", type=int, default=5, metavar="K", help="beam size; 1 is greedy (default: 5)"
+    )
+    parser.add_argument(
+        "--length-penalty",
+        type=float,
+        default=1.0,
+        metavar="ALPHA",
+        help="GNMT length penalty exponent; 0 ranks by log-probability alone (default: 1.0)",
+    )
+
+
+def _translate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, metavar="DIR", help="model directory")
+    parser.add_argument(
+        "--input", type=Path, metavar="FILE", help="source sentences, one a line (default: stdin)"
+    )
+    _decoding_arguments(parser)
+    parser.add_argument(
+        "--n-best",
+        type=int,
+        default=1,
+        metavar="N",
+        help="write the N best translations per sentence in Moses n-best format (default: 1)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=64, help="sentences per batch (default: 64)"
+    )
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+
+def _translate(args: argparse.Namespace) -> None:
+    _check_decoding(args.beam, args.batch_size, args.n_best)
+    model = _load_translator(args.model, args.device)
+    sentences = _input_lines(args.input)
+    options = dict(beam_size=args.beam, length_penalty=args.length_penalty)
+    out = sys.stdout
+    if args.n_best == 1:
+        for text in model.translate(sentences, batch_size=args.batch_size, **options):
+            out.write(_one_line(text) + "\n")
+        return
+    # Translation objects carry the scores; their attention is not needed here
+    nbest = model.translate(
+        sentences, batch_size=args.batch_size, n_best=args.n_best, return_attention=True, **options
+    )
+    for index, translations in enumerate(nbest):
+        for t in translations:
+            out.write(f"{index} ||| {_one_line(t.text)} ||| {t.score:.4f}\n")
+
+
+def _evaluate_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--src", type=Path, metavar="FILE", help="source sentences, one a line")
+    group.add_argument(
+        "--ref", type=Path, metavar="FILE", help="reference translations, line-aligned with --src"
+    )
+    _decoding_arguments(group)
+
+
+def _evaluate_mt(args: argparse.Namespace) -> None:
+    from seqlstm.data import read_parallel
+    from seqlstm.metrics import corpus_bleu, corpus_chrf
+
+    if args.src is None or args.ref is None:
+        raise DataError(
+            "evaluate --task mt needs --src FILE and --ref FILE (line-aligned source sentences "
+            "and reference translations)"
+        )
+    if args.data is not None:
+        raise DataError("evaluate --task mt reads --src and --ref; --data is not used")
+    _check_decoding(args.beam, args.batch_size, 1)
+    pairs = read_parallel(args.src, args.ref)  # DataError naming both files if misaligned
+    model = _load_translator(args.model, args.device)
+    hypotheses = model.translate(
+        [src for src, _ in pairs],
+        beam_size=args.beam,
+        length_penalty=args.length_penalty,
+        batch_size=args.batch_size,
+    )
+    references = [ref for _, ref in pairs]
+    for score in (corpus_bleu(hypotheses, references), corpus_chrf(hypotheses, references)):
+        print(score.summary)
+        print(f"  signature: {score.signature}")
+
+
+def _check_decoding(beam: int, batch_size: int, n_best: int) -> None:
+    # argparse would accept them; the model's ValueError would end in a traceback
+    if beam < 1 or batch_size < 1:
+        raise DataError(f"--beam and --batch-size must be >= 1, got {beam} and {batch_size}")
+    if not 1 <= n_best <= beam:
+        raise DataError(f"--n-best must be between 1 and --beam ({beam}), got {n_best}")
+
+
+def _load_translator(directory: Path, device: str):  # -> Seq2SeqLSTM (imported lazily)
+    from seqlstm.experiment import resolve_device
+    from seqlstm.translator import Seq2SeqLSTM
+
+    try:
+        target = resolve_device(device)
+    except ValueError as err:
+        raise DataError(str(err)) from None
+    return Seq2SeqLSTM.from_pretrained(directory, map_location=target)
+
+
+def _input_lines(path: Path | None) -> list[str]:
+    """The lines of FILE, or of stdin when no FILE is given, without their endings."""
+    from seqlstm.data.readers import iter_lines
+
+    if path is not None:
+        return [line for _, line in iter_lines(path)]
+    # sys.stdin may be a text stream without bytes underneath (tests, notebooks)
+    stream = getattr(sys.stdin, "buffer", None)
+    raw_lines = iter(stream) if stream is not None else (s.encode("utf-8") for s in sys.stdin)
+    lines = []
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise DataError(
+                f"<stdin>:{number}: not valid UTF-8 (byte {raw[err.start]:#04x} at column "
+                f"{err.start + 1})"
+            ) from None
+        if number == 1:
+            line = line.removeprefix("\ufeff")  # a byte-order mark, as iter_lines drops it
+        lines.append(line.removesuffix("\n").removesuffix("\r"))
+    return lines
+
+
+def _one_line(text: str) -> str:
+    # byte-fallback pieces can decode to a line break, which would shift every later line
+    return " ".join(text.splitlines())
+
+
+COMMANDS = [
+    Command(
+        "translate",
+        "translate sentences with a trained Seq2SeqLSTM, one a line",
+        _translate_arguments,
+        _translate,
+    ),
+]
+
+EVALUATIONS = [
+    Evaluation(
+        "mt",
+        "sacreBLEU BLEU and chrF of a translator on a source file and a reference file",
+        _evaluate_arguments,
+        _evaluate_mt,
+    ),
+]
