@@ -1,8 +1,12 @@
 """What a subcommand of the `seqlstm` console script is; task modules import it from here."""
 
 import argparse
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+from seqlstm.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -28,3 +32,30 @@ class Evaluation:
     help: str
     add_arguments: Callable[[argparse._ArgumentGroup], None]
     run: Callable[[argparse.Namespace], None]
+
+
+def input_lines(path: Path | None) -> list[tuple[int, str]]:
+    """(line number, line without its ending) of FILE, or of stdin when no FILE is given.
+
+    Bad UTF-8 is a DataError naming the line and byte, as for files (seqlstm.data.readers).
+    """
+    from seqlstm.data.readers import iter_lines
+
+    if path is not None:
+        return list(iter_lines(path))
+    # sys.stdin may be a text stream without bytes underneath (tests, notebooks)
+    stream = getattr(sys.stdin, "buffer", None)
+    raw_lines = iter(stream) if stream is not None else (s.encode("utf-8") for s in sys.stdin)
+    lines = []
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise DataError(
+                f"<stdin>:{number}: not valid UTF-8 (byte {raw[err.start]:#04x} at column "
+                f"{err.start + 1})"
+            ) from None
+        if number == 1:
+            line = line.removeprefix("\ufeff")  # a byte-order mark, as iter_lines drops it
+        lines.append((number, line.removesuffix("\n").removesuffix("\r")))
+    return lines

@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from seqlstm.cli.command import Command, Evaluation
+from seqlstm.cli.command import Command, Evaluation, input_lines
 from seqlstm.errors import DataError
 
 _DOCSTART = "-DOCSTART-"
@@ -51,7 +51,7 @@ def _tag(args: argparse.Namespace) -> None:
     from seqlstm.word_tokenizer import tokenize
 
     tagger = _load_tagger(args.model, args.device)
-    lines = _input_lines(args.input)
+    lines = input_lines(args.input)
     # rows: per sentence, the columns of each token line; the first column is the word
     if args.format == "text":
         sentences = [line for _, line in lines]  # raw text, so entity offsets are into lines
@@ -120,28 +120,6 @@ def _load_tagger(directory: Path, device: str):  # -> BiLSTMCRFTagger (imported 
     except ValueError as err:
         raise DataError(str(err)) from None
     return BiLSTMCRFTagger.from_pretrained(directory, map_location=target)
-
-
-def _input_lines(path: Path | None) -> list[tuple[int, str]]:
-    """(line number, line without its ending) of FILE, or of stdin when no FILE is given."""
-    from seqlstm.data.readers import iter_lines
-
-    if path is not None:
-        return list(iter_lines(path))
-    # sys.stdin may be a text stream without bytes underneath (tests, notebooks)
-    stream = getattr(sys.stdin, "buffer", None)
-    raw_lines = iter(stream) if stream is not None else (s.encode("utf-8") for s in sys.stdin)
-    lines = []
-    for number, raw in enumerate(raw_lines, start=1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise DataError(
-                f"<stdin>:{number}: not valid UTF-8 (byte {raw[err.start]:#04x} at column "
-                f"{err.start + 1})"
-            ) from None
-        lines.append((number, line.removesuffix("\n").removesuffix("\r")))
-    return lines
 
 
 def _conll_rows(lines: list[tuple[int, str]]) -> list[list[list[str]]]:

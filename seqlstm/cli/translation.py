@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from seqlstm.cli.command import Command, Evaluation
+from seqlstm.cli.command import Command, Evaluation, input_lines
 from seqlstm.errors import DataError
 
 
@@ -58,7 +58,7 @@ def _translate_arguments(parser: argparse.ArgumentParser) -> None:
 def _translate(args: argparse.Namespace) -> None:
     _check_decoding(args.beam, args.batch_size, args.n_best)
     model = _load_translator(args.model, args.device)
-    sentences = _input_lines(args.input)
+    sentences = [line for _, line in input_lines(args.input)]
     options = dict(beam_size=args.beam, length_penalty=args.length_penalty)
     out = sys.stdout
     if args.n_best == 1:
@@ -125,30 +125,6 @@ def _load_translator(directory: Path, device: str):  # -> Seq2SeqLSTM (imported 
     except ValueError as err:
         raise DataError(str(err)) from None
     return Seq2SeqLSTM.from_pretrained(directory, map_location=target)
-
-
-def _input_lines(path: Path | None) -> list[str]:
-    """The lines of FILE, or of stdin when no FILE is given, without their endings."""
-    from seqlstm.data.readers import iter_lines
-
-    if path is not None:
-        return [line for _, line in iter_lines(path)]
-    # sys.stdin may be a text stream without bytes underneath (tests, notebooks)
-    stream = getattr(sys.stdin, "buffer", None)
-    raw_lines = iter(stream) if stream is not None else (s.encode("utf-8") for s in sys.stdin)
-    lines = []
-    for number, raw in enumerate(raw_lines, start=1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise DataError(
-                f"<stdin>:{number}: not valid UTF-8 (byte {raw[err.start]:#04x} at column "
-                f"{err.start + 1})"
-            ) from None
-        if number == 1:
-            line = line.removeprefix("\ufeff")  # a byte-order mark, as iter_lines drops it
-        lines.append(line.removesuffix("\n").removesuffix("\r"))
-    return lines
 
 
 def _one_line(text: str) -> str:
