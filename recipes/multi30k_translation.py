@@ -24,7 +24,7 @@ search, and the recipe reports on its detokenized, cased output
 The sacreBLEU signatures go into results.json (`signatures`) and results.md, and the test
 translations into OUT/test.hyp.
 
-The cpu preset (2 CPU cores, 90 minutes of training) was chosen by timing probes on
+The cpu preset (one torch thread, 50 minutes of training) was chosen by timing probes on
 Multi30k en->de (joint unigram, 8,000 pieces; embeddings 256, tied; one layer each side;
 Adam 2e-3, 3,000-token batches, about 190 steps an epoch), comparing validation BLEU (greedy,
 first 300 sentences) at equal CPU time:
@@ -35,11 +35,11 @@ first 300 sentences) at equal CPU time:
     512 / 512                10.3M        870         9.9 / -
     2 layers, 256 / 512      10.9M        810         5.2 / -
 
-On two idle cores the preset trains at about 1,280 target tokens/s with one thread and
-2,050 with two (about 14 or 23 epochs in 90 minutes); a 20-minute run with two threads
-already reached test2016 sacreBLEU 33.4 (beam 5; chrF 58.9). On a machine busy with other
-jobs a second thread made training up to five times slower, so the preset uses one
-(`--threads 2` on an idle machine).
+On an idle core the preset trains at about 1,280 target tokens/s (2,050 with two threads),
+about 7 epochs in 50 minutes. Measured on 2026-11-24 with en->de and en->fr training side by
+side on a 2-core machine (docs/RESULTS.md): test2016 sacreBLEU 35.36 (en->de) and 52.46
+(en->fr), beam 5, cased. On a machine busy with other jobs a second thread made training up
+to five times slower, so the preset uses one (`--threads 2` on an idle machine).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ PRESETS = {
         "max_tokens": 3000,
         "lr": 2e-3,
         "max_epochs": None,
-        "max_time_minutes": 90.0,
+        "max_time_minutes": 50.0,
         "eval_every_steps": 250,
         "lr_patience": 1,
         "early_stopping_patience": None,

@@ -30,7 +30,7 @@ from typing import Any, ClassVar, TypeVar
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_model
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from seqlstm.atomic_files import staged_directory
@@ -117,8 +117,7 @@ class PretrainedModel(nn.Module):
         }
         with staged_directory(directory) as staging:
             (staging / CONFIG_FILE).write_text(json.dumps(header, indent=2) + "\n", "utf-8")
-            # save_model stores each group of tensors sharing memory (tied weights) once
-            save_model(self, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+            save_file(_tensors_to_save(self), str(staging / WEIGHTS_FILE), {"format": "pt"})
             if self.tokenizer is not None:
                 self.tokenizer.save(staging / TOKENIZER_DIR)
             for name, vocabulary in vocabularies.items():
@@ -235,6 +234,19 @@ def _load_weights(model: nn.Module, path: Path, map_location: str | torch.device
             f"{path} does not fit {type(model).__name__}:\n  " + "\n  ".join(problems)
         )
     model.load_state_dict(saved, strict=False)
+
+
+def _tensors_to_save(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state_dict with each tied tensor once, as CPU tensors that own their memory.
+
+    Own memory, because safetensors refuses views into a larger buffer - which is what
+    cuDNN makes of an LSTM's weights on a GPU (one flat buffer for all of them).
+    """
+    state = model.state_dict()
+    return {
+        names[0]: state[names[0]].detach().to("cpu", copy=True).contiguous()
+        for names in _alias_groups(state)
+    }
 
 
 def _alias_groups(state: dict[str, torch.Tensor]) -> list[list[str]]:

@@ -109,6 +109,27 @@ def test_tied_weights_are_stored_once_and_stay_tied(tokenizer, tmp_path):
     assert torch.equal(loaded.output.weight, untied.output.weight)
 
 
+def test_weights_viewing_one_flat_buffer_are_saved(tokenizer, tmp_path):
+    # cuDNN keeps an LSTM's weights on a GPU as views into one flat buffer, which
+    # safetensors refuses to save as they are; emulate that layout on the CPU
+    model = _model(tokenizer, tie=False)
+    layers = [model.mlp[0], model.mlp[1]]
+    flat = torch.cat([p.detach().flatten() for m in layers for p in (m.weight, m.bias)])
+    offset = 0
+    for m in layers:
+        for name in ("weight", "bias"):
+            size = getattr(m, name).numel()
+            view = flat[offset : offset + size].view_as(getattr(m, name))
+            setattr(m, name, nn.Parameter(view))
+            offset += size
+    assert model.mlp[0].bias.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr()
+    model.save_pretrained(tmp_path / "model")
+    loaded = ToyModel.from_pretrained(tmp_path / "model")
+    ids = torch.tensor([tokenizer.encode("the lazy fox")])
+    for before, after in zip(model.eval()(ids), loaded(ids), strict=True):
+        assert torch.equal(before, after)
+
+
 def test_missing_files_are_all_named(tokenizer, tmp_path):
     _model(tokenizer).save_pretrained(tmp_path / "model")
     (tmp_path / "model" / "model.safetensors").unlink()

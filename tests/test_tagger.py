@@ -1,3 +1,4 @@
+import dataclasses
 import itertools
 import math
 from pathlib import Path
@@ -17,7 +18,14 @@ FIXTURES = Path(__file__).parent / "fixtures"
 TRAIN = read_conll(FIXTURES / "ner_train.txt")
 SENTENCES = [example["tokens"] for example in TRAIN]
 TAGS = [example["tags"] for example in TRAIN]
-TINY = dict(subword_dim=16, char_embedding_dim=8, char_filters=16, hidden_size=16, dropout=0.0)
+TINY = dict(
+    subword_dim=16,
+    char_embedding_dim=8,
+    char_filters=16,
+    hidden_size=16,
+    dropout=0.0,
+    word_dropout=0.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +160,9 @@ def test_a_sentence_is_tagged_the_same_in_any_batch(trained):
     together = trained.predict_nbest(SENTENCES, k=3, batch_size=5)
     for a, b in zip(alone, together, strict=True):
         assert [tags for tags, _ in a] == [tags for tags, _ in b]
-        assert [p for _, p in a] == pytest.approx([p for _, p in b], abs=1e-5)
+        # exp(score - log Z) of float32 scores in the hundreds: one rounding step of the
+        # scores is ~2e-5 of the probability; a padding leak moves it far more
+        assert [p for _, p in a] == pytest.approx([p for _, p in b], rel=1e-4)
 
 
 def test_unseen_words_and_characters(trained):
@@ -318,3 +328,29 @@ def test_word_tokenizer(text, words):
     # nothing but whitespace is left out
     covered = set().union(*(range(t.start, t.end) for t in tokens))
     assert all(text[i].isspace() for i in range(len(text)) if i not in covered)
+
+
+def test_word_dropout_makes_whole_words_unknown(tokenizer, monkeypatch):
+    model = untrained(tokenizer, word_dropout=0.5, word_embedding_dim=8).train()
+    batch = model.collate(model.encode(SENTENCES[:3], TAGS[:3]))
+    lengths = batch.lengths
+    width = int(lengths.max())
+    # the random draw drops every odd-numbered word
+    draw = torch.ones(len(lengths), width)
+    draw[:, 1::2] = 0.0
+    monkeypatch.setattr(torch, "rand", lambda *args, **kwargs: draw.clone())
+    dropped, mask = model.emissions(batch)
+
+    # by hand: those words' subwords and word-table ids replaced by <unk>, padding untouched
+    odd_subword = (batch.word_index % 2 == 1) & (batch.word_index >= 0)
+    odd_word = (torch.arange(width) % 2 == 1) & mask
+    by_hand = dataclasses.replace(
+        batch,
+        subword_ids=batch.subword_ids.masked_fill(odd_subword, tokenizer.unk_id),
+        word_ids=batch.word_ids.masked_fill(odd_word, model.words.unk_id),
+    )
+    model.eval()  # no dropout of any kind (TINY has dropout 0)
+    expected, _ = model.emissions(by_hand)
+    untouched, _ = model.emissions(batch)
+    assert torch.allclose(dropped[mask], expected[mask], atol=1e-6)
+    assert not torch.allclose(dropped[mask], untouched[mask], atol=1e-3)
