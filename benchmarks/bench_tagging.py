@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from benchmarks.timing import best_of
 from seqlstm.data import read_conll
 from seqlstm.metrics import entity_f1
 from seqlstm.tagger import BiLSTMCRFTagger, TaggerConfig
@@ -138,14 +138,8 @@ def _time(
     """(outputs of `method(sentences, batch_size=...)`, its rates): one untimed warm-up batch,
     then the best wall time and the best CPU time of `repeats` runs over all `sentences`."""
     method(sentences[:batch_size], batch_size=batch_size)  # warm-up
-    wall = cpu = float("inf")
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        outputs = method(sentences, batch_size=batch_size)
-        wall = min(wall, time.perf_counter() - start)
-        cpu = min(cpu, time.process_time() - start_cpu)
+    outputs, wall, cpu = best_of(lambda: method(sentences, batch_size=batch_size), repeats)
     count, words = len(sentences), _words(sentences)
-    cpu = max(cpu, 1e-9)
     return outputs, {
         "sentences_per_s": count / wall,
         "sentences_per_cpu_s": count / cpu,

@@ -28,11 +28,11 @@ import importlib.util
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.timing import best_of
 from seqlstm.data import read_parallel
 from seqlstm.metrics import corpus_bleu
 from seqlstm.tokenizer import SubwordTokenizer
@@ -104,13 +104,10 @@ def _time_translation(
     the steadier measure; the wall time is what a user waits."""
     model.translate(sources[:batch_size], beam_size=beam, batch_size=batch_size)  # warm-up
     repeats = 2 if batch_size > 1 else 1
-    wall = cpu = float("inf")
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        hypotheses = model.translate(sources, beam_size=beam, batch_size=batch_size)
-        wall = min(wall, time.perf_counter() - start)
-        cpu = min(cpu, time.process_time() - start_cpu)
-    return hypotheses, (len(sources) / wall, len(sources) / max(cpu, 1e-9))
+    hypotheses, wall, cpu = best_of(
+        lambda: model.translate(sources, beam_size=beam, batch_size=batch_size), repeats
+    )
+    return hypotheses, (len(sources) / wall, len(sources) / cpu)
 
 
 def _mean_words(texts: list[str]) -> float:

@@ -56,10 +56,16 @@ import torch
 from seqlstm.attention import AttentionType
 from seqlstm.data import BucketedBatches, load
 from seqlstm.errors import DataError
-from seqlstm.experiment import RunRecorder, parse_recipe_args, resolve_device
+from seqlstm.experiment import (
+    RunRecorder,
+    config_from,
+    parse_recipe_args,
+    resolve_device,
+    trainer_config,
+)
 from seqlstm.metrics import SacreScore, corpus_bleu, corpus_chrf
 from seqlstm.tokenizer import SubwordTokenizer
-from seqlstm.training import Trainer, TrainerConfig
+from seqlstm.training import Trainer
 from seqlstm.translator import Seq2SeqLSTM, TranslationBatch, TranslatorConfig
 
 logger = logging.getLogger("multi30k_translation")
@@ -181,18 +187,7 @@ def data_fingerprint(pairs: Pairs) -> str:
 
 
 def build_model(config: Multi30kConfig, tokenizer: SubwordTokenizer) -> Seq2SeqLSTM:
-    model_config = TranslatorConfig(
-        embedding_dim=config.embedding_dim,
-        encoder_hidden_size=config.encoder_hidden_size,
-        encoder_layers=config.encoder_layers,
-        decoder_hidden_size=config.decoder_hidden_size,
-        decoder_layers=config.decoder_layers,
-        attention=config.attention,
-        dropout=config.dropout,
-        label_smoothing=config.label_smoothing,
-        share_embeddings=True,
-        tie_output=True,
-    )
+    model_config = config_from(TranslatorConfig, config, share_embeddings=True, tie_output=True)
     return Seq2SeqLSTM(model_config, tokenizer)
 
 
@@ -260,25 +255,8 @@ def main(argv: list[str] | None = None) -> dict:
         scores = score(hypotheses, valid[1])
         return {name: s.score for name, s in scores.items()}
 
-    trainer_config = TrainerConfig(
-        output_dir=str(args.out / "trainer"),
-        max_epochs=cfg.max_epochs,
-        max_steps=cfg.max_steps,
-        max_time_minutes=cfg.max_time_minutes,
-        lr=cfg.lr,
-        grad_clip=cfg.grad_clip,
-        lr_patience=cfg.lr_patience,
-        early_stopping_patience=cfg.early_stopping_patience,
-        metric="bleu",
-        metric_mode="max",
-        eval_every_steps=cfg.eval_every_steps,
-        load_best_at_end=True,
-        keep_last=1,
-        device=str(device),
-        seed=args.seed,
-        progress_bar=False,
-    )
-    best = Trainer(model, trainer_config, batches, evaluate_fn=evaluate).fit()
+    training_config = trainer_config(args, device, metric="bleu", metric_mode="max")
+    best = Trainer(model, training_config, batches, evaluate_fn=evaluate).fit()
     model.save_pretrained(args.out / "model")
 
     # the best checkpoint's weights are back in the model, and `best` are its metrics

@@ -34,28 +34,32 @@ class Evaluation:
     run: Callable[[argparse.Namespace], None]
 
 
+def load_model(model_class: type, directory: Path, device: str):  # -> a PretrainedModel
+    """``model_class.from_pretrained(directory)`` on ``device`` (auto, cpu or cuda); a device
+    that is not there is a DataError, so the command prints a message, not a traceback.
+
+    The caller imports ``model_class`` inside its command, which keeps torch out of
+    ``seqlstm --help``.
+    """
+    from seqlstm.experiment import resolve_device
+
+    try:
+        target = resolve_device(device)
+    except ValueError as err:
+        raise DataError(str(err)) from None
+    return model_class.from_pretrained(directory, map_location=target)
+
+
 def input_lines(path: Path | None) -> list[tuple[int, str]]:
     """(line number, line without its ending) of FILE, or of stdin when no FILE is given.
 
     Bad UTF-8 is a DataError naming the line and byte, as for files (seqlstm.data.readers).
     """
-    from seqlstm.data.readers import iter_lines
+    from seqlstm.data.readers import decode_lines, iter_lines
 
     if path is not None:
         return list(iter_lines(path))
     # sys.stdin may be a text stream without bytes underneath (tests, notebooks)
     stream = getattr(sys.stdin, "buffer", None)
     raw_lines = iter(stream) if stream is not None else (s.encode("utf-8") for s in sys.stdin)
-    lines = []
-    for number, raw in enumerate(raw_lines, start=1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise DataError(
-                f"<stdin>:{number}: not valid UTF-8 (byte {raw[err.start]:#04x} at column "
-                f"{err.start + 1})"
-            ) from None
-        if number == 1:
-            line = line.removeprefix("\ufeff")  # a byte-order mark, as iter_lines drops it
-        lines.append((number, line.removesuffix("\n").removesuffix("\r")))
-    return lines
+    return list(decode_lines(raw_lines, "<stdin>"))

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from seqlstm.cli.command import Command, Evaluation
+from seqlstm.cli.command import Command, Evaluation, load_model
 
 if TYPE_CHECKING:
     from seqlstm.tokenizer import SubwordTokenizer
@@ -76,10 +76,9 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _generate(args: argparse.Namespace) -> None:
-    from seqlstm.experiment import resolve_device
     from seqlstm.language_model import LSTMLanguageModel
 
-    model = LSTMLanguageModel.from_pretrained(args.model, resolve_device(args.device))
+    model = load_model(LSTMLanguageModel, args.model, args.device)
     unknown = unknown_characters(model.tokenizer, args.prompt)
     if unknown:
         print(
@@ -114,7 +113,6 @@ def _evaluate_arguments(group: argparse._ArgumentGroup) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from seqlstm.data.readers import iter_lines
     from seqlstm.errors import DataError
-    from seqlstm.experiment import resolve_device
     from seqlstm.language_model import LSTMLanguageModel
 
     if args.data is None:
@@ -122,7 +120,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     lines = [line for _, line in iter_lines(args.data)]
     if not lines:
         raise DataError(f"{args.data}: the file is empty; there is no text to evaluate")
-    model = LSTMLanguageModel.from_pretrained(args.model, resolve_device(args.device))
+    model = load_model(LSTMLanguageModel, args.model, args.device)
     metrics = model.evaluate(lines, batch_size=args.batch_size, bptt=args.bptt)
     print(f"{args.data}: {len(lines)} lines")
     print(f"nll                 {metrics['nll']:.4f}  nats per token ({metrics['tokens']} tokens)")

@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from seqlstm.cli.command import Command, Evaluation, input_lines
+from seqlstm.cli.command import Command, Evaluation, input_lines, load_model
 from seqlstm.errors import DataError
 
 _DOCSTART = "-DOCSTART-"
@@ -48,9 +48,10 @@ def _tag_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _tag(args: argparse.Namespace) -> None:
+    from seqlstm.tagger import BiLSTMCRFTagger
     from seqlstm.word_tokenizer import tokenize
 
-    tagger = _load_tagger(args.model, args.device)
+    tagger = load_model(BiLSTMCRFTagger, args.model, args.device)
     lines = input_lines(args.input)
     # rows: per sentence, the columns of each token line; the first column is the word
     if args.format == "text":
@@ -88,13 +89,13 @@ def _tag(args: argparse.Namespace) -> None:
 
 def _evaluate_ner(args: argparse.Namespace) -> None:
     from seqlstm.data import read_conll
-    from seqlstm.tagger import UnknownLabelError
+    from seqlstm.tagger import BiLSTMCRFTagger, UnknownLabelError
 
     if args.data is None:
         raise DataError(
             "evaluate --task ner needs --data FILE (CoNLL: token first, gold tag last column)"
         )
-    tagger = _load_tagger(args.model, args.device)
+    tagger = load_model(BiLSTMCRFTagger, args.model, args.device)
     examples = read_conll(args.data, scheme_to=tagger.config.scheme)
     sentences = [example["tokens"] for example in examples]
     gold = [example["tags"] for example in examples]
@@ -109,17 +110,6 @@ def _evaluate_ner(args: argparse.Namespace) -> None:
             f"knows the entity types {known}"
         ) from None
     print(scores.report())
-
-
-def _load_tagger(directory: Path, device: str):  # -> BiLSTMCRFTagger (imported lazily)
-    from seqlstm.experiment import resolve_device
-    from seqlstm.tagger import BiLSTMCRFTagger
-
-    try:
-        target = resolve_device(device)
-    except ValueError as err:
-        raise DataError(str(err)) from None
-    return BiLSTMCRFTagger.from_pretrained(directory, map_location=target)
 
 
 def _conll_rows(lines: list[tuple[int, str]]) -> list[list[list[str]]]:

@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from seqlstm.cli.command import Command, Evaluation, input_lines
+from seqlstm.cli.command import Command, Evaluation, input_lines, load_model
 from seqlstm.errors import DataError
 
 
@@ -56,8 +56,10 @@ def _translate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _translate(args: argparse.Namespace) -> None:
+    from seqlstm.translator import Seq2SeqLSTM
+
     _check_decoding(args.beam, args.batch_size, args.n_best)
-    model = _load_translator(args.model, args.device)
+    model = load_model(Seq2SeqLSTM, args.model, args.device)
     sentences = [line for _, line in input_lines(args.input)]
     options = dict(beam_size=args.beam, length_penalty=args.length_penalty)
     out = sys.stdout
@@ -85,6 +87,7 @@ def _evaluate_arguments(group: argparse._ArgumentGroup) -> None:
 def _evaluate_mt(args: argparse.Namespace) -> None:
     from seqlstm.data import read_parallel
     from seqlstm.metrics import corpus_bleu, corpus_chrf
+    from seqlstm.translator import Seq2SeqLSTM
 
     if args.src is None or args.ref is None:
         raise DataError(
@@ -95,7 +98,7 @@ def _evaluate_mt(args: argparse.Namespace) -> None:
         raise DataError("evaluate --task mt reads --src and --ref; --data is not used")
     _check_decoding(args.beam, args.batch_size, 1)
     pairs = read_parallel(args.src, args.ref)  # DataError naming both files if misaligned
-    model = _load_translator(args.model, args.device)
+    model = load_model(Seq2SeqLSTM, args.model, args.device)
     hypotheses = model.translate(
         [src for src, _ in pairs],
         beam_size=args.beam,
@@ -114,17 +117,6 @@ def _check_decoding(beam: int, batch_size: int, n_best: int) -> None:
         raise DataError(f"--beam and --batch-size must be >= 1, got {beam} and {batch_size}")
     if not 1 <= n_best <= beam:
         raise DataError(f"--n-best must be between 1 and --beam ({beam}), got {n_best}")
-
-
-def _load_translator(directory: Path, device: str):  # -> Seq2SeqLSTM (imported lazily)
-    from seqlstm.experiment import resolve_device
-    from seqlstm.translator import Seq2SeqLSTM
-
-    try:
-        target = resolve_device(device)
-    except ValueError as err:
-        raise DataError(str(err)) from None
-    return Seq2SeqLSTM.from_pretrained(directory, map_location=target)
 
 
 def _one_line(text: str) -> str:

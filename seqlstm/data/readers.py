@@ -7,7 +7,7 @@ found without a traceback through a decoder.
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import zip_longest
 from os import PathLike
 from pathlib import Path
@@ -32,19 +32,27 @@ def iter_lines(path: str | PathLike, *, keepends: bool = False) -> Iterator[tupl
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(
-                    f"{path}:{number}: not valid UTF-8 (byte {raw[exc.start]:#04x} at column "
-                    f"{exc.start + 1}); re-encode the file as UTF-8"
-                ) from None
-            if number == 1:
-                line = line.removeprefix("\ufeff")
-            if not keepends:
-                line = line.removesuffix("\n").removesuffix("\r")
-            yield number, line
+        yield from decode_lines(handle, str(path), keepends=keepends)
+
+
+def decode_lines(
+    raw_lines: Iterable[bytes], source: str, *, keepends: bool = False
+) -> Iterator[tuple[int, str]]:
+    """``(line_number, line)`` of lines read as bytes (a file's, stdin's), as `iter_lines`
+    describes; a line that is not UTF-8 is a DataError naming ``source``, line and byte."""
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{source}:{number}: not valid UTF-8 (byte {raw[exc.start]:#04x} at column "
+                f"{exc.start + 1}); re-encode it as UTF-8"
+            ) from None
+        if number == 1:
+            line = line.removeprefix("\ufeff")
+        if not keepends:
+            line = line.removesuffix("\n").removesuffix("\r")
+        yield number, line
 
 
 def read_text(path: str | PathLike) -> str:
