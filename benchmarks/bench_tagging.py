@@ -20,9 +20,11 @@ numbers are those of a tagger that works. The full benchmark loads a trained mod
 `python recipes/conll2003_ner.py --preset cpu --data-dir ../shared/data/conll2003 --seed 1
 --out runs/ner_cpu_seed1` (45 minutes on one core) - and reports its parameter count, its
 config and the entity F1 (conlleval, as `model.evaluate` in the recipe) of the batch-256
-predictions on the test set, as a check that it is a real one (about 85 for the cpu preset).
-Batching must not change the predictions: `predict_batch_disagreements` counts the timed
-sentences whose tags differ between batch sizes (expected 0). --quick builds a tiny random
+predictions on the test set, as a check that it is a real one. The sentences are given in
+their order in the file, so a tagger with document context (`config_context_words`) reads
+each with its neighbours. Batching must not change the predictions:
+`predict_batch_disagreements` counts the timed sentences whose tags differ from those at
+batch 256 of the same sentences (expected 0). --quick builds a tiny random
 tagger on the first 64 test sentences (its tokenizer trained on the first 300) and only checks
 that everything runs, in seconds and without a trained model.
 
@@ -109,9 +111,12 @@ def _measure(model: BiLSTMCRFTagger, rows: list[dict], repeats: int, score: bool
     for suffix, name in (("", "words_per_s"), ("_cpu", "words_per_cpu_s")):
         speedup = rates[largest][name] / rates[1][name]
         results[f"predict_batch{largest}_over_batch1_speedup{suffix}"] = round(speedup, 2)
+    # compared on the same list of sentences: with document context a sentence's tags also
+    # depend on its neighbours in the list, and batch 1 only tags the first sentences
     reference = predictions[largest]
+    references = {len(sentences): reference, len(batch1): model.predict(batch1, largest)}
     results["predict_batch_disagreements"] = sum(
-        tags != reference[i]
+        tags != references[len(batch_tags)][i]
         for batch_tags in predictions.values()
         for i, tags in enumerate(batch_tags)
     )

@@ -24,10 +24,8 @@ which a busy machine disturbs less.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 
 import torch
@@ -117,7 +115,8 @@ def _mean_words(texts: list[str]) -> float:
 def _trained_model() -> tuple[Seq2SeqLSTM, dict]:
     """The cpu-preset-size model of RUN_DIR, trained now if it is not there yet."""
     if not (RUN_DIR / "model").is_dir():
-        recipe = _import_recipe()
+        from recipes import multi30k_translation as recipe
+
         recipe.main(
             ["--preset", "cpu", "--data-dir", str(DATA), "--out", str(RUN_DIR)]
             + ["--max-epochs", str(TRAIN_EPOCHS), "--test-beam-size", "1"]
@@ -136,15 +135,6 @@ def _trained_model() -> tuple[Seq2SeqLSTM, dict]:
         "model_valid_bleu": recorded["metrics"]["valid"]["bleu"],
         "model_test_bleu": recorded["metrics"]["test"]["bleu"],
     }
-
-
-def _import_recipe():
-    path = ROOT / "recipes" / "multi30k_translation.py"
-    spec = importlib.util.spec_from_file_location("multi30k_translation", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def _tiny_random_model(texts: list[str]) -> tuple[Seq2SeqLSTM, dict]:

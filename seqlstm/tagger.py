@@ -8,6 +8,7 @@ CNN of Ma & Hovy (2016) and the shared SentencePiece subwords of this package:
          its subwords' embeddings, pooled ("first" or "mean")         D_sub
          | a character CNN over its characters                        + F     (optional)
          | a word table over lowercased words, e.g. GloVe             + D_word (optional)
+    (+ a sentence-start flag, with document context)                + 1
     -> BiLSTMEncoder over packed sequences                         [B, W, 2H]
     -> linear emission scores                                      [B, W, K]
     -> LinearChainCRF: training loss, constrained Viterbi, n-best, marginals
@@ -18,6 +19,16 @@ al. found slightly better than IOB2) with its transitions constrained to the seq
 are valid there, so every prediction is well formed in both schemes. The labels are the
 CRF-scheme labels of the training data, plus ``O``; a tag whose label training never saw is an
 :class:`UnknownLabelError` (a DataError), never a silent miss.
+
+Document context. With ``config.context_words > 0`` the sentences given together to
+``predict``/``tag``/``evaluate`` are read as consecutive text: the BiLSTM sees each sentence
+between up to that many words of its neighbours, and emissions and CRF cover the sentence
+alone (seqlstm.tagger_context, which also has the training windows). Tag unrelated sentences
+in separate calls. Context costs time: each sentence is read with its neighbours, so 60 words
+of context tag about 5x fewer sentences a second than none. The setting only shapes inference
+(training reads windows), so ``tagger.config.context_words`` may be lowered after loading (to
+1 at least: the model has a sentence-start input), trading a little accuracy for speed
+(docs/RESULTS.md measures both).
 
 Confidence. :meth:`BiLSTMCRFTagger.tag` gives every token the marginal probability of its
 label (in the CRF's scheme) and every entity the probability that exactly this entity - this
@@ -48,6 +59,7 @@ from seqlstm.errors import DataError
 from seqlstm.metrics import EntityScores, entity_f1
 from seqlstm.pretrained import PretrainedModel
 from seqlstm.tag_schemes import SCHEMES, convert_tags, tag_chunks
+from seqlstm.tagger_context import in_context
 from seqlstm.tokenizer import SubwordTokenizer
 from seqlstm.training import StepOutput
 from seqlstm.training.trainer import move_to_device
@@ -83,6 +95,9 @@ class TaggerConfig:
     hidden_size: int = 100  # BiLSTM units per direction
     num_layers: int = 1
     dropout: float = 0.5  # on the word features, on the BiLSTM outputs and between its layers
+    # words of the neighbouring sentences the BiLSTM reads on each side of a sentence, when
+    # the sentences tagged together are consecutive text (seqlstm.tagger_context); 0: none
+    context_words: int = 0
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:
@@ -94,7 +109,7 @@ class TaggerConfig:
         for name in ("subword_dim", "hidden_size", "num_layers", "char_embedding_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("char_filters", "word_embedding_dim"):
+        for name in ("char_filters", "word_embedding_dim", "context_words"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 (0 turns it off), got {getattr(self, name)}")
         for name in ("dropout", "word_dropout"):
@@ -114,26 +129,35 @@ class UnknownLabelError(DataError):
 
 @dataclass
 class TaggingExample:
-    """One encoded sentence of W words and T subwords (`BiLSTMCRFTagger.encode`)."""
+    """One encoded sentence of W words and T subwords (`BiLSTMCRFTagger.encode`), or several
+    sentences joined (`seqlstm.tagger_context`), of which words target_start to
+    target_start + target_length are scored."""
 
     length: int  # W
     subword_ids: Tensor  # LongTensor[T]
     word_index: Tensor  # LongTensor[T]: the word each subword belongs to
     char_ids: Tensor | None  # LongTensor[W, C]: each word's characters, then padding
     word_ids: Tensor | None  # LongTensor[W]: word-table ids of the lowercased words
-    tag_ids: Tensor | None  # LongTensor[W]: CRF-scheme label ids; None for untagged text
+    tag_ids: Tensor | None  # LongTensor[target_length]: CRF-scheme label ids; None: untagged
+    sentence_start: Tensor  # BoolTensor[W]: the first word of each sentence
+    target_start: int
+    target_length: int
 
 
 @dataclass
 class TaggingBatch:
-    """Padded examples (`BiLSTMCRFTagger.collate`); W is the longest sentence of the batch."""
+    """Padded examples (`BiLSTMCRFTagger.collate`); W is the longest example of the batch,
+    W' its longest target."""
 
     subword_ids: Tensor  # LongTensor[B, T], the tokenizer's pad_id on padding
     word_index: Tensor  # LongTensor[B, T], -1 on padding
-    lengths: Tensor  # LongTensor[B]: words per sentence (0 for an empty one)
+    lengths: Tensor  # LongTensor[B]: words per example (0 for an empty one)
     char_ids: Tensor | None  # LongTensor[B, W, C], the character pad id on padding
     word_ids: Tensor | None  # LongTensor[B, W], the word pad id on padding
-    tags: Tensor | None  # LongTensor[B, W], 0 on padding (the CRF ignores it)
+    tags: Tensor | None  # LongTensor[B, W'], 0 on padding (the CRF ignores it)
+    sentence_start: Tensor  # BoolTensor[B, W], False on padding
+    target_start: Tensor  # LongTensor[B]: the first scored word
+    target_lengths: Tensor  # LongTensor[B]: scored words (all of them, without context)
 
 
 @dataclass(frozen=True)
@@ -205,8 +229,12 @@ class BiLSTMCRFTagger(PretrainedModel):
             char_pad_id=0 if chars is None else chars.pad_id,
             word_pad_id=0 if words is None else words.pad_id,
         )
+        # with context, each word also gets a feature saying whether it starts a sentence
         self.encoder = BiLSTMEncoder(
-            self.embedding.word_output_dim, config.hidden_size, config.num_layers, config.dropout
+            self.embedding.word_output_dim + (config.context_words > 0),
+            config.hidden_size,
+            config.num_layers,
+            config.dropout,
         )
         self.emission = nn.Linear(self.encoder.output_size, len(labels))
         self.crf = LinearChainCRF.from_labels(labels.tokens, config.crf_scheme)
@@ -290,6 +318,8 @@ class BiLSTMCRFTagger(PretrainedModel):
                         f"sentence {number}: {len(words)} words but {len(tags[number])} tags"
                     )
                 tag_ids = torch.tensor(self.tag_ids(tags[number], number), dtype=torch.long)
+            sentence_start = torch.zeros(len(words), dtype=torch.bool)
+            sentence_start[:1] = True
             examples.append(
                 TaggingExample(
                     len(words),
@@ -298,6 +328,9 @@ class BiLSTMCRFTagger(PretrainedModel):
                     char_ids,
                     word_ids,
                     tag_ids,
+                    sentence_start,
+                    target_start=0,
+                    target_length=len(words),
                 )
             )
         return examples
@@ -344,7 +377,20 @@ class BiLSTMCRFTagger(PretrainedModel):
             word_ids, _ = pad_sequences([e.word_ids for e in examples], self.words.pad_id)
         if examples and all(e.tag_ids is not None for e in examples):
             tags, _ = pad_sequences([e.tag_ids for e in examples], 0)
-        return TaggingBatch(subword_ids, word_index, lengths, char_ids, word_ids, tags)
+        sentence_start = torch.zeros(len(examples), width, dtype=torch.bool)
+        for row, e in enumerate(examples):
+            sentence_start[row, : e.length] = e.sentence_start
+        return TaggingBatch(
+            subword_ids,
+            word_index,
+            lengths,
+            char_ids,
+            word_ids,
+            tags,
+            sentence_start,
+            torch.tensor([e.target_start for e in examples], dtype=torch.long),
+            torch.tensor([e.target_length for e in examples], dtype=torch.long),
+        )
 
     def forward(self, batch: TaggingBatch) -> StepOutput:
         """Summed CRF negative log-likelihood of the batch's tags, over its number of words."""
@@ -352,15 +398,18 @@ class BiLSTMCRFTagger(PretrainedModel):
             raise ValueError("forward needs a batch with tags (encode the sentences with tags)")
         emissions, mask = self.emissions(batch)
         loss = self.crf.neg_log_likelihood(emissions, batch.tags, mask)
-        return StepOutput(loss=loss, num_tokens=batch.lengths.sum())
+        return StepOutput(loss=loss, num_tokens=batch.target_lengths.sum())
 
     def emissions(self, batch: TaggingBatch) -> tuple[Tensor, Tensor]:
-        """Emission scores FloatTensor[B, W, K] (float32) and the word mask BoolTensor[B, W]."""
+        """Emission scores FloatTensor[B, W', K] (float32) of the targets and their mask
+        BoolTensor[B, W']."""
         lengths = batch.lengths
         width = int(lengths.max()) if lengths.numel() else 0
         mask = lengths_to_mask(lengths, width)
-        if width == 0:  # nothing but empty sentences
-            return self.emission.weight.new_zeros(len(lengths), 0, len(self.labels)), mask
+        target_width = int(batch.target_lengths.max()) if lengths.numel() else 0
+        target_mask = lengths_to_mask(batch.target_lengths, target_width)
+        if target_width == 0:  # nothing to score: empty sentences
+            return self.emission.weight.new_zeros(len(lengths), 0, len(self.labels)), target_mask
         subword_ids, word_ids = batch.subword_ids, batch.word_ids
         if self.training and self.config.word_dropout > 0:
             # A dropped word is <unk> in the tables that know words by their identity (its
@@ -377,10 +426,20 @@ class BiLSTMCRFTagger(PretrainedModel):
         features = self.embedding.words(
             subword_ids, batch.word_index, width, batch.char_ids, word_ids
         )
+        if self.config.context_words:
+            starts = batch.sentence_start.unsqueeze(-1).to(features.dtype)
+            features = torch.cat([features, starts], dim=-1)
         # an empty sentence among others runs one step over zero features; the mask drops it
         outputs, _ = self.encoder(features, lengths.clamp(min=1))
         # the CRF's sums of many scores want float32 also under mixed precision
-        return self.emission(outputs).float(), mask
+        scores = self.emission(outputs).float()
+        if target_width == width and not batch.target_start.any():
+            return scores, mask
+        positions = batch.target_start.unsqueeze(1) + torch.arange(
+            target_width, device=scores.device
+        )
+        positions = positions.clamp(max=width - 1).unsqueeze(-1).expand(-1, -1, scores.shape[-1])
+        return scores.gather(1, positions), target_mask
 
     # ----------------------------------------------------------------------------- prediction
 
@@ -516,14 +575,22 @@ class BiLSTMCRFTagger(PretrainedModel):
     def _scored_batches(
         self, words: Sequence[Sequence[str]], batch_size: int
     ) -> Iterator[tuple[list[int], Tensor, Tensor]]:
-        """(sentence indices, emissions [B, W, K], mask [B, W]) for batches of similar length."""
+        """(sentence indices, emissions [B, W, K], mask [B, W]) for batches of similar length.
+
+        With config.context_words, the sentences are read as consecutive text, each with the
+        words of its neighbours (seqlstm.tagger_context).
+        """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        order = sorted(range(len(words)), key=lambda i: len(words[i]))
+        examples = self.encode(words)
+        if self.config.context_words:
+            pad = self.chars.pad_id if self.chars is not None else 0
+            examples = in_context(examples, self.config.context_words, pad)
+        order = sorted(range(len(words)), key=lambda i: examples[i].length)
         device = self.emission.weight.device
         for start in range(0, len(order), batch_size):
             indices = order[start : start + batch_size]
-            batch = self.collate(self.encode([words[i] for i in indices]))
+            batch = self.collate([examples[i] for i in indices])
             emissions, mask = self.emissions(move_to_device(batch, device))
             yield indices, emissions, mask
 

@@ -111,6 +111,26 @@ def test_char_cnn_matches_unpadded_convolution(kernel_size):
         torch.testing.assert_close(got[w], conv[0].max(dim=1).values)
 
 
+def test_char_cnn_computes_repeated_words_once_with_the_same_values_and_gradients():
+    torch.manual_seed(0)
+    cnn = CharCNN(40, char_embedding_dim=5, num_filters=9, kernel_size=3)
+    vocab = [[4, 8, 15], [16], [23, 4, 2, 2, 2], [], [7, 7]]
+    rows = [[vocab[i] for i in (0, 1, 0, 3, 4, 0)], [vocab[i] for i in (2, 4, 4, 1, 3, 3)]]
+    batch = torch.cat([_char_batch(row, width=6) for row in rows])  # [2, 6, 6]
+    got = cnn(batch)
+    got.pow(2).sum().backward()
+    deduplicated = [p.grad.clone() for p in cnn.parameters()]
+    cnn.zero_grad()
+    one_at_a_time = torch.stack(  # brute force: every position convolved on its own
+        [torch.cat([cnn(_char_batch([word], width=6))[0] for word in row]) for row in rows]
+    )
+    one_at_a_time.pow(2).sum().backward()
+    torch.testing.assert_close(got, one_at_a_time)
+    for p, grad in zip(cnn.parameters(), deduplicated, strict=True):
+        torch.testing.assert_close(grad, p.grad)
+    assert torch.equal(got[0, 0], got[0, 2]) and torch.equal(got[1, 4], got[1, 5])
+
+
 def test_char_cnn_ignores_padding():
     torch.manual_seed(0)
     cnn = CharCNN(40, char_embedding_dim=5, num_filters=9, kernel_size=3)

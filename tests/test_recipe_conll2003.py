@@ -1,10 +1,9 @@
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from recipes import conll2003_ner
 from seqlstm.data import read_conll
 from seqlstm.tag_schemes import is_valid_sequence
 from seqlstm.tagger import BiLSTMCRFTagger
@@ -15,13 +14,7 @@ CONLL = ROOT.parent / "shared" / "data" / "conll2003"
 
 @pytest.fixture(scope="module")
 def recipe():
-    path = ROOT / "recipes" / "conll2003_ner.py"
-    spec = importlib.util.spec_from_file_location("conll2003_ner", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    return conll2003_ner
 
 
 def test_presets_parse_and_name_only_config_fields(recipe):

@@ -1,13 +1,14 @@
 """The language-model recipes end to end: Tiny Shakespeare (real file), WikiText-2 (synthetic)."""
 
+import importlib
 import json
 import math
 import random
 from pathlib import Path
 
 import pytest
-from recipe_modules import load_recipe
 
+from recipes import tinyshakespeare_char_lm, wikitext2_lm
 from seqlstm.errors import DataError
 from seqlstm.experiment import parse_recipe_args
 from seqlstm.language_model import LSTMLanguageModel
@@ -23,10 +24,9 @@ SHAKESPEARE = DATA / "tinyshakespeare" / "input.txt"
 
 
 def test_shakespeare_split_and_character_count(tmp_path):
-    recipe = load_recipe("tinyshakespeare_char_lm")
     text = "First Citizen:\nBefore we  proceed\n\nAll:\nSpeak, speak.\n"
     (tmp_path / "input.txt").write_text(text, encoding="utf-8")
-    train, valid = recipe.read_shakespeare(tmp_path / "input.txt", 0.1)
+    train, valid = tinyshakespeare_char_lm.read_shakespeare(tmp_path / "input.txt", 0.1)
     cut = int(len(text) * 0.9)  # nanoGPT's prepare.py
     assert (train, valid) == (text[:cut], text[cut:])
     # one EOS per newline: the count of characters the model predicts is the text's length,
@@ -41,7 +41,7 @@ def test_shakespeare_split_and_character_count(tmp_path):
     [("tinyshakespeare_char_lm", "ShakespeareConfig"), ("wikitext2_lm", "WikiTextConfig")],
 )
 def test_every_preset_parses_and_the_cpu_preset_fits_an_hour(recipe_name, config_name):
-    recipe = load_recipe(recipe_name)
+    recipe = importlib.import_module(f"recipes.{recipe_name}")
     config_class = getattr(recipe, config_name)
     for preset in recipe.PRESETS:
         args = parse_recipe_args(config_class, recipe.PRESETS, ["--preset", preset])
@@ -54,9 +54,8 @@ def test_every_preset_parses_and_the_cpu_preset_fits_an_hour(recipe_name, config
 def test_shakespeare_smoke_preset_on_the_real_file(tmp_path):
     if not SHAKESPEARE.is_file():
         pytest.skip(f"{SHAKESPEARE} not present")
-    recipe = load_recipe("tinyshakespeare_char_lm")
     out = tmp_path / "run"
-    results = recipe.main(
+    results = tinyshakespeare_char_lm.main(
         ["--preset", "smoke", "--data-dir", str(SHAKESPEARE.parent), "--out", str(out)]
     )
 
@@ -114,9 +113,10 @@ def wikitext_dir(tmp_path_factory):
 
 
 def test_wikitext_smoke_preset_on_a_synthetic_directory(wikitext_dir, tmp_path):
-    recipe = load_recipe("wikitext2_lm")
     out = tmp_path / "run"
-    results = recipe.main(["--preset", "smoke", "--data-dir", str(wikitext_dir), "--out", str(out)])
+    results = wikitext2_lm.main(
+        ["--preset", "smoke", "--data-dir", str(wikitext_dir), "--out", str(out)]
+    )
     metrics = results["metrics"]
     assert set(metrics) == {"valid", "test"}
     test_lines = (wikitext_dir / "wiki.test.raw").read_text("utf-8").splitlines()
@@ -139,8 +139,7 @@ def test_wikitext_smoke_preset_on_a_synthetic_directory(wikitext_dir, tmp_path):
 def test_wikitext_recipe_names_a_missing_split(tmp_path):
     (tmp_path / "wiki.train.raw").write_text(" some text \n", "utf-8")
     (tmp_path / "wiki.valid.raw").write_text(" some text \n", "utf-8")
-    recipe = load_recipe("wikitext2_lm")
     argv = ["--preset", "smoke", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")]
     with pytest.raises(DataError, match="no test split"):
-        recipe.main(argv)
+        wikitext2_lm.main(argv)
     assert not (tmp_path / "o").exists()

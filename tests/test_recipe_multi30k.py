@@ -1,10 +1,9 @@
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from recipes import multi30k_translation
 from seqlstm.errors import DataError
 from seqlstm.metrics import corpus_bleu, corpus_chrf
 from seqlstm.translator import Seq2SeqLSTM
@@ -17,14 +16,7 @@ pytestmark = pytest.mark.skipif(not MULTI30K.is_dir(), reason="shared data not p
 
 @pytest.fixture(scope="module")
 def recipe():
-    spec = importlib.util.spec_from_file_location(
-        "multi30k_translation", ROOT / "recipes" / "multi30k_translation.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    return multi30k_translation
 
 
 def _lines(path):

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from recipe_modules import load_recipe
 
+from recipes import digits_rows, forecast
 from seqlstm.classifier import LSTMClassifier
 from seqlstm.errors import DataError
 from seqlstm.forecaster import LSTMForecaster
@@ -34,8 +34,7 @@ def load_model(directory: Path, model_class):
 
 
 def test_digits_split_is_stratified_and_fixed_across_seeds():
-    recipe = load_recipe("digits_rows")
-    splits = recipe.load_images(recipe.DIGITS, recipe.DigitsConfig())
+    splits = digits_rows.load_images(digits_rows.DIGITS, digits_rows.DigitsConfig())
     assert {name: len(y) for name, (_, y) in splits.items()} == {
         "train": 1293,
         "valid": 144,
@@ -48,14 +47,13 @@ def test_digits_split_is_stratified_and_fixed_across_seeds():
 
     per_class = np.bincount(load_digits().target)
     assert np.abs(torch.bincount(test_y).numpy() - 0.2 * per_class).max() < 1
-    again = recipe.load_images(recipe.DIGITS, recipe.DigitsConfig())
+    again = digits_rows.load_images(digits_rows.DIGITS, digits_rows.DigitsConfig())
     assert torch.equal(again["test"][0], test_x)
 
 
 def test_digits_smoke_preset(tmp_path):
-    recipe = load_recipe("digits_rows")
     out = tmp_path / "run"
-    results = recipe.main(["--preset", "smoke", "--out", str(out)])
+    results = digits_rows.main(["--preset", "smoke", "--out", str(out)])
     assert set(results) == RESULT_KEYS
     assert results["dataset"] == "sklearn-digits"
     assert json.loads((out / "results.json").read_text()) == results
@@ -65,17 +63,16 @@ def test_digits_smoke_preset(tmp_path):
     assert 0.15 < test["accuracy"] <= 1.0 and test["loss"] > 0
     # the saved model is the one that was scored
     model = load_model(out / "model", LSTMClassifier)
-    cfg = recipe.DigitsConfig()
-    test_x, test_y = recipe.load_images(recipe.DIGITS, cfg)["test"]
+    cfg = digits_rows.DigitsConfig()
+    test_x, test_y = digits_rows.load_images(digits_rows.DIGITS, cfg)["test"]
     accuracy = (model(test_x).argmax(-1) == test_y).float().mean().item()
     assert accuracy == pytest.approx(test["accuracy"])
 
 
 def test_random_shift_moves_each_image_by_at_most_one_pixel_with_zero_fill():
-    recipe = load_recipe("digits_rows")
     images = torch.rand(200, 5, 6) + 1  # no zero pixel: a zero can only be shifted in
     torch.manual_seed(0)
-    shifted = recipe.random_shift(images, 1)
+    shifted = digits_rows.random_shift(images, 1)
     padded = torch.nn.functional.pad(images, (1, 1, 1, 1))
     seen = set()
     for image, result in zip(padded, shifted, strict=True):
@@ -88,9 +85,9 @@ def test_random_shift_moves_each_image_by_at_most_one_pixel_with_zero_fill():
         assert len(matches) == 1
         seen.add(matches[0])
     assert len(seen) == 9  # every shift in [-1, 1] x [-1, 1], the identity included
-    assert recipe.random_shift(images, 0) is images
+    assert digits_rows.random_shift(images, 0) is images
     with pytest.raises(ValueError, match="max_shift"):
-        recipe.random_shift(images, -1)
+        digits_rows.random_shift(images, -1)
 
 
 def fake_mnist():
@@ -119,8 +116,7 @@ def test_mnist_code_path_with_a_fake_hub(tmp_path, monkeypatch):
     monkeypatch.setattr(
         datasets, "load_dataset", lambda name: requested.append(name) or fake_mnist()
     )
-    recipe = load_recipe("digits_rows")
-    results = recipe.main(["--preset", "smoke", "--dataset", "mnist", "--out", str(tmp_path)])
+    results = digits_rows.main(["--preset", "smoke", "--dataset", "mnist", "--out", str(tmp_path)])
     assert requested == ["ylecun/mnist"]
     assert results["dataset"] == "ylecun/mnist"
     assert results["metrics"]["test"]["examples"] == 40
@@ -129,25 +125,23 @@ def test_mnist_code_path_with_a_fake_hub(tmp_path, monkeypatch):
 
 
 def test_hub_images_names_missing_columns():
-    recipe = load_recipe("digits_rows")
     import datasets
 
     splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"img": [1], "y": [0]})})
     with pytest.raises(DataError, match="expected columns 'image' and 'label'"):
-        recipe.hub_images(splits, "train", "someone/digits")
+        digits_rows.hub_images(splits, "train", "someone/digits")
     with pytest.raises(DataError, match="no 'test' split"):
-        recipe.hub_images(splits, "test", "someone/digits")
+        digits_rows.hub_images(splits, "test", "someone/digits")
 
 
 # ----------------------------------------------------------------------------- forecasting
 
 
 def test_co2_windows_and_baselines_by_brute_force():
-    recipe = load_recipe("forecast")
-    cfg = recipe.ForecastConfig()
-    series, months, interpolated = recipe.monthly_co2()
+    cfg = forecast.ForecastConfig()
+    series, months, interpolated = forecast.monthly_co2()
     assert (len(series), months[0], months[-1], interpolated) == (526, "1958-03", "2001-12", 5)
-    splits = recipe.split_windows(series, cfg)
+    splits = forecast.split_windows(series, cfg)
     valid_start, test_start = 526 - 180, 526 - 120
     assert int(splits["train"].first_target.max()) + 11 < valid_start
     assert int(splits["valid"].first_target.min()) == valid_start
@@ -155,7 +149,7 @@ def test_co2_windows_and_baselines_by_brute_force():
     assert splits["test"].first_target.tolist() == list(range(test_start, 526 - 11))
 
     test = splits["test"]
-    forecasts = recipe.baselines(series, test)
+    forecasts = forecast.baselines(series, test)
     y = series.tolist()
     for m, t in enumerate(test.first_target.tolist()):
         assert test.inputs[m, :, 0].tolist() == y[t - 36 : t]
@@ -167,9 +161,8 @@ def test_co2_windows_and_baselines_by_brute_force():
 
 
 def test_forecast_smoke_preset(tmp_path):
-    recipe = load_recipe("forecast")
     out = tmp_path / "run"
-    results = recipe.main(["--preset", "smoke", "--out", str(out)])
+    results = forecast.main(["--preset", "smoke", "--out", str(out)])
     assert set(results) == RESULT_KEYS
     assert json.loads((out / "results.json").read_text()) == results
     test = results["metrics"]["test"]
@@ -184,14 +177,13 @@ def test_forecast_smoke_preset(tmp_path):
 
     # the saved model (with its scaler) is the one that was scored
     model = load_model(out / "model", LSTMForecaster)
-    series, _, _ = recipe.monthly_co2()
-    windows = recipe.split_windows(series, recipe.ForecastConfig())["test"]
+    series, _, _ = forecast.monthly_co2()
+    windows = forecast.split_windows(series, forecast.ForecastConfig())["test"]
     with torch.no_grad():
         mae = (model(windows.inputs) - windows.targets).abs().mean().item()
     assert mae == pytest.approx(test["mae"], rel=1e-5)
 
 
 def test_forecast_rejects_other_data(tmp_path):
-    recipe = load_recipe("forecast")
     with pytest.raises(DataError, match="statsmodels"):
-        recipe.main(["--preset", "smoke", "--dataset", "other/series", "--out", str(tmp_path)])
+        forecast.main(["--preset", "smoke", "--dataset", "other/series", "--out", str(tmp_path)])

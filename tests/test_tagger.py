@@ -10,6 +10,13 @@ from seqlstm.data import BucketedBatches, read_conll
 from seqlstm.errors import CheckpointError, DataError
 from seqlstm.tag_schemes import convert_tags, is_valid_sequence, tag_chunks
 from seqlstm.tagger import BiLSTMCRFTagger, TaggerConfig, UnknownLabelError
+from seqlstm.tagger_context import (
+    DocumentWindowBatches,
+    in_context,
+    join_examples,
+    pack_windows,
+    slice_words,
+)
 from seqlstm.tokenizer import SubwordTokenizer
 from seqlstm.training import Trainer, TrainerConfig
 from seqlstm.word_tokenizer import tokenize
@@ -33,9 +40,10 @@ def tokenizer():
     return SubwordTokenizer.train([" ".join(s) for s in SENTENCES], 400, hard_vocab_limit=False)
 
 
-def train(model, out, steps=60, lr=0.05):
+def train(model, out, steps=60, lr=0.05, batches=None):
     examples = model.encode(SENTENCES, TAGS)
-    batches = BucketedBatches(examples, [e.length for e in examples], model.collate, 10_000)
+    if batches is None:
+        batches = BucketedBatches(examples, [e.length for e in examples], model.collate, 10_000)
     config = TrainerConfig(
         output_dir=str(out),
         max_epochs=None,
@@ -354,3 +362,159 @@ def test_word_dropout_makes_whole_words_unknown(tokenizer, monkeypatch):
     untouched, _ = model.emissions(batch)
     assert torch.allclose(dropped[mask], expected[mask], atol=1e-6)
     assert not torch.allclose(dropped[mask], untouched[mask], atol=1e-3)
+
+
+# ---------------------------------------------------------------- document context
+
+
+def build(tokenizer, context_words=4, seed=0):
+    torch.manual_seed(seed)
+    config = TaggerConfig(**TINY, word_embedding_dim=8, context_words=context_words)
+    return BiLSTMCRFTagger.build(config, tokenizer, SENTENCES, TAGS).eval()
+
+
+def assert_same_example(a, b, check_starts=True):
+    assert a.length == b.length
+    for name in ("subword_ids", "word_index", "char_ids", "word_ids", "tag_ids"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    if check_starts:
+        assert torch.equal(a.sentence_start, b.sentence_start)
+    assert (a.target_start, a.target_length) == (b.target_start, b.target_length)
+
+
+def test_joined_sentences_equal_the_encoding_of_their_words(tokenizer):
+    model = build(tokenizer)
+    parts = model.encode(SENTENCES[:3], TAGS[:3])
+    joined = join_examples(parts, model.chars.pad_id)
+    whole = model.encode([sum(SENTENCES[:3], [])], [sum(TAGS[:3], [])])[0]
+    assert_same_example(joined, whole, check_starts=False)
+    lengths = [len(s) for s in SENTENCES[:3]]
+    starts = torch.zeros(sum(lengths), dtype=torch.bool)
+    starts[[0, lengths[0], lengths[0] + lengths[1]]] = True
+    assert torch.equal(joined.sentence_start, starts)
+
+
+def test_slices_join_back_into_the_example(tokenizer):
+    model = build(tokenizer)
+    example = model.encode([SENTENCES[0]], [TAGS[0]])[0]
+    for cut in range(example.length + 1):
+        left, right = slice_words(example, 0, cut), slice_words(example, cut, example.length)
+        assert left.length == cut and right.length == example.length - cut
+        assert_same_example(join_examples([left, right], model.chars.pad_id), example)
+    assert slice_words(example, 5, 2).length == 0  # an empty span, not an error
+
+
+def test_each_sentence_is_read_between_its_neighbours_words(tokenizer):
+    model = build(tokenizer)
+    sentences = SENTENCES[:4]
+    examples = in_context(model.encode(sentences), 4, model.chars.pad_id)
+    for i, example in enumerate(examples):
+        before = sum(sentences[:i], [])[-4:] if i else []
+        after = sum(sentences[i + 1 :], [])[:4]
+        window = model.encode([before + sentences[i] + after])[0]
+        assert torch.equal(example.subword_ids, window.subword_ids)
+        assert torch.equal(example.char_ids, window.char_ids)
+        assert (example.target_start, example.target_length) == (len(before), len(sentences[i]))
+        # the first word of every sentence is flagged; a sentence cut short on the left is not
+        flagged = example.sentence_start.nonzero().flatten().tolist()
+        assert len(before) in flagged and len(before) + len(sentences[i]) in flagged + [
+            example.length
+        ]
+        assert 0 not in flagged or len(before) == 0 or len(sentences[i - 1]) >= 4
+
+
+@pytest.mark.parametrize(
+    "lengths, budget, first, expected",
+    [
+        ([3, 3, 3, 3], 6, 6, [[0, 1], [2, 3]]),
+        ([3, 3, 3, 3], 6, 3, [[0], [1, 2], [3]]),
+        ([3, 10, 2, 2], 6, 6, [[0], [1], [2, 3]]),  # a long sentence is a window of its own
+        ([0, 4, 0], 4, 4, [[0, 1, 2]]),
+        ([], 4, 4, []),
+    ],
+)
+def test_pack_windows(lengths, budget, first, expected):
+    assert [list(w) for w in pack_windows(lengths, budget, first)] == expected
+
+
+def test_window_batches_cover_every_word_once_an_epoch(tokenizer):
+    model = build(tokenizer)
+    examples = model.encode(SENTENCES, TAGS)
+    batches = DocumentWindowBatches(model, examples, window_words=20, max_tokens=40, seed=3)
+    total = sum(len(s) for s in SENTENCES)
+    layouts = []
+    for epoch in range(4):
+        windows = [w for batch in batches.windows(epoch) for w in batch]
+        assert sorted(i for w in windows for i in w) == list(range(len(SENTENCES)))
+        assert all(list(w) == list(range(w.start, w.stop)) for w in windows)
+        layouts.append(sorted((w.start, w.stop) for w in windows))
+        collated = list(batches.epoch(epoch))
+        assert len(collated) == len(batches) == -(-total // 40)
+        assert sum(int(b.target_lengths.sum()) for b in collated) == total
+        assert all(
+            b.tags.shape == b.target_lengths.shape + (int(b.lengths.max()),) for b in collated
+        )
+    assert len(set(map(tuple, layouts))) > 1  # the boundaries move between epochs
+
+
+def test_window_batches_split_over_ranks(tokenizer):
+    model = build(tokenizer)
+    examples = model.encode(SENTENCES, TAGS)
+    ranks = [
+        DocumentWindowBatches(model, examples, 20, 40, seed=1, num_replicas=3, rank=r)
+        for r in range(3)
+    ]
+    single = DocumentWindowBatches(model, examples, 20, 40, seed=1, num_replicas=1, rank=0)
+    assert len({len(r) for r in ranks}) == 1 and 3 * len(ranks[0]) >= len(single)
+    seen = [w for r in ranks for batch in r.windows(2) for w in batch]
+    everything = [w for batch in single.windows(2) for w in batch]
+    assert set(seen) == set(everything)
+
+
+def test_predictions_read_the_neighbouring_sentences(tokenizer):
+    model = build(tokenizer, context_words=4)
+    sentence = SENTENCES[1]
+    alone = model.tag([sentence])[0].confidences
+    in_text = model.tag([SENTENCES[0], sentence, SENTENCES[2]])[1].confidences
+    assert alone != pytest.approx(in_text)  # the context changes the scores
+    # ...but only within context_words: words further away do not
+    assert len(SENTENCES[0]) >= 4
+    far = ["Far", "away", "words", "here", "."] + SENTENCES[0]
+    other = ["Other", "words"] + SENTENCES[0]
+    assert model.tag([far, sentence])[1].confidences == pytest.approx(
+        model.tag([other, sentence])[1].confidences, abs=1e-6
+    )
+    # without context, neighbours make no difference
+    plain = build(tokenizer, context_words=0)
+    assert plain.tag([sentence])[0].confidences == pytest.approx(
+        plain.tag([SENTENCES[0], sentence])[1].confidences, abs=1e-6
+    )
+
+
+def test_target_scores_are_the_windows_scores_at_its_words(tokenizer):
+    model = build(tokenizer, context_words=4)
+    encoded = model.encode(SENTENCES[:3])
+    target = in_context(encoded, 4, model.chars.pad_id)[1]
+    whole = dataclasses.replace(target, target_start=0, target_length=target.length)
+    with torch.no_grad():
+        scores, mask = model.emissions(model.collate([target, whole]))
+    start, n = target.target_start, target.target_length
+    assert mask[0].sum() == n
+    assert torch.allclose(scores[0, :n], scores[1, start : start + n])
+
+
+def test_context_predictions_do_not_depend_on_the_batch(tokenizer):
+    model = build(tokenizer, context_words=4)
+    assert model.predict(SENTENCES, batch_size=1) == model.predict(SENTENCES, batch_size=64)
+    assert model.predict([[], SENTENCES[0], []]) == [[], model.predict([SENTENCES[0]])[0], []]
+
+
+def test_a_context_tagger_overfits_and_survives_save_and_load(tokenizer, tmp_path):
+    model = build(tokenizer, context_words=4).train()
+    windows = DocumentWindowBatches(model, model.encode(SENTENCES, TAGS), 30, 10_000)
+    train(model, tmp_path / "train", batches=windows)
+    assert model.evaluate(SENTENCES, TAGS).f1 == 100.0
+    model.save_pretrained(tmp_path / "model")
+    loaded = BiLSTMCRFTagger.from_pretrained(tmp_path / "model")
+    assert loaded.config.context_words == 4
+    assert loaded.tag(SENTENCES) == model.tag(SENTENCES)

@@ -7,7 +7,9 @@ words by seqlstm.word_tokenizer; a blank line is an empty sentence), with ``--fo
 one token a line in the first column, sentences separated by blank lines (``-DOCSTART-``
 lines are not sentences and are skipped). It writes CoNLL - each word, or each input line
 with its columns, followed by the predicted tag, and a blank line after every sentence - or
-JSON lines, one object per sentence with tokens, tags, token confidences and entities.
+JSON lines, one object per sentence with tokens, tags, token confidences and entities. A
+model trained with document context (``context_words``) reads the sentences of the input as
+consecutive text, each with the words of its neighbours, in both formats.
 
     seqlstm evaluate --task ner --model DIR --data FILE
 

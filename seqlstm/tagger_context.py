@@ -1,0 +1,203 @@
+"""Document context for the tagger: sentences read together with their neighbours.
+
+A word's label often depends on text beyond its sentence: "Leicester 2 Newcastle 1" is a
+line of football results only if the lines around it say so, and a name spelled out in one
+sentence is abbreviated in the next. With ``TaggerConfig.context_words = c`` the BiLSTM
+reads each sentence between up to ``c`` words of the sentences before and after it in the
+input list (as FLERT, Schweter & Akbik 2020, does for transformers), while the emission
+scores and the CRF cover the sentence alone. The first word of every sentence carries a flag,
+so the model still knows where sentences start (sentence-initial capitals say little).
+
+Training uses windows of consecutive sentences instead (:class:`DocumentWindowBatches`):
+each word is read once an epoch, as with single sentences, and the CRF scores every word of
+the window, so document context costs little extra training time. The window boundaries move
+every epoch, so every sentence is seen with context on both sides.
+
+The operations here work on encoded :class:`~seqlstm.tagger.TaggingExample`\\ s: cut out a
+span of words, join examples into one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn import functional as F
+
+if TYPE_CHECKING:
+    from seqlstm.tagger import BiLSTMCRFTagger, TaggingExample
+
+
+def slice_words(example: TaggingExample, start: int, end: int) -> TaggingExample:
+    """Words ``start:end`` of an example, with their subwords, characters and tags.
+
+    Its target is all of its words; a word keeps its sentence-start flag.
+    """
+    start, end = max(0, start), min(example.length, end)
+    end = max(start, end)
+    inside = (example.word_index >= start) & (example.word_index < end)
+    return replace(
+        example,
+        length=end - start,
+        subword_ids=example.subword_ids[inside],
+        word_index=example.word_index[inside] - start,
+        char_ids=None if example.char_ids is None else example.char_ids[start:end],
+        word_ids=None if example.word_ids is None else example.word_ids[start:end],
+        tag_ids=None if example.tag_ids is None else example.tag_ids[start:end],
+        sentence_start=example.sentence_start[start:end],
+        target_start=0,
+        target_length=end - start,
+    )
+
+
+def join_examples(
+    parts: Sequence[TaggingExample], char_pad_id: int, target: int | None = None
+) -> TaggingExample:
+    """One example of the words of ``parts`` in order; character rows padded with char_pad_id.
+
+    target: the index of the part whose words are scored (its tags, if it has them, become the
+    example's); None: all words are, and the tags are all parts' (None unless all have tags).
+    """
+    if not parts:
+        raise ValueError("join_examples needs at least one part")
+    offsets = np.cumsum([0] + [p.length for p in parts]).tolist()
+    char_ids = None
+    if parts[0].char_ids is not None:
+        width = max(max(p.char_ids.shape[1] for p in parts), 1)
+        char_ids = torch.cat(
+            [F.pad(p.char_ids, (0, width - p.char_ids.shape[1]), value=char_pad_id) for p in parts]
+        )
+    if target is None:
+        tag_ids = None
+        if all(p.tag_ids is not None for p in parts):
+            tag_ids = torch.cat([p.tag_ids for p in parts])
+        target_start, target_length = 0, offsets[-1]
+    else:
+        tag_ids = parts[target].tag_ids
+        target_start, target_length = offsets[target], parts[target].length
+    return replace(
+        parts[0],
+        length=offsets[-1],
+        subword_ids=torch.cat([p.subword_ids for p in parts]),
+        word_index=torch.cat([p.word_index + o for p, o in zip(parts, offsets, strict=False)]),
+        char_ids=char_ids,
+        word_ids=None if parts[0].word_ids is None else torch.cat([p.word_ids for p in parts]),
+        tag_ids=tag_ids,
+        sentence_start=torch.cat([p.sentence_start for p in parts]),
+        target_start=target_start,
+        target_length=target_length,
+    )
+
+
+def in_context(
+    examples: Sequence[TaggingExample], context_words: int, char_pad_id: int
+) -> list[TaggingExample]:
+    """Each example between up to ``context_words`` words of its neighbours on each side.
+
+    ``examples`` are consecutive sentences of a text; the result's targets are the sentences.
+    """
+    result = []
+    for i, example in enumerate(examples):
+        left: list[TaggingExample] = []
+        needed, j = context_words, i - 1
+        while needed > 0 and j >= 0:
+            part = slice_words(examples[j], examples[j].length - needed, examples[j].length)
+            left.insert(0, part)
+            needed -= part.length
+            j -= 1
+        right: list[TaggingExample] = []
+        needed, j = context_words, i + 1
+        while needed > 0 and j < len(examples):
+            part = slice_words(examples[j], 0, needed)
+            right.append(part)
+            needed -= part.length
+            j += 1
+        result.append(join_examples([*left, example, *right], char_pad_id, target=len(left)))
+    return result
+
+
+def pack_windows(lengths: Sequence[int], window_words: int, first: int) -> list[range]:
+    """Consecutive sentences grouped into windows of at most ``window_words`` words.
+
+    The first window may hold at most ``first`` words (moving it moves every boundary); a
+    sentence longer than a window is a window of its own. Every sentence is in one window.
+    """
+    windows, start, words, budget = [], 0, 0, first
+    for i, length in enumerate(lengths):
+        if i > start and words + length > budget:
+            windows.append(range(start, i))
+            start, words, budget = i, 0, window_words
+        words += length
+    if lengths:
+        windows.append(range(start, len(lengths)))
+    return windows
+
+
+class DocumentWindowBatches:
+    """The ``BatchSource`` for a tagger with document context: windows of sentences.
+
+    ``examples`` are ``tagger.encode(sentences, tags)`` of the training text's sentences in
+    their order; batches are ``tagger.collate``-d. Every epoch the sentences
+    are packed into windows of at most ``window_words`` words (:func:`pack_windows`, the first
+    window's size drawn at random, so the boundaries differ between epochs); the windows are
+    sorted by length, cut into ``len(self)`` batches of similar-length windows and shuffled.
+    ``len(self)`` is fixed - the total words over ``max_tokens`` - so the Trainer's epochs
+    keep their length; each rank of ``num_replicas`` gets every ``num_replicas``-th batch
+    (wrapping round so all ranks take the same number of steps). The order is a pure function
+    of ``(seed, epoch)``.
+    """
+
+    def __init__(
+        self,
+        tagger: BiLSTMCRFTagger,
+        examples: Sequence[TaggingExample],
+        window_words: int,
+        max_tokens: int,
+        seed: int = 0,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ) -> None:
+        if window_words < 1 or max_tokens < 1:
+            raise ValueError("window_words and max_tokens must be >= 1")
+        if not examples:
+            raise ValueError("DocumentWindowBatches needs at least one example")
+        distributed = dist.is_available() and dist.is_initialized()
+        self.num_replicas = num_replicas or (dist.get_world_size() if distributed else 1)
+        self.rank = rank if rank is not None else (dist.get_rank() if distributed else 0)
+        self.tagger = tagger
+        self.examples = examples
+        self.window_words = window_words
+        self.seed = seed
+        self.lengths = [e.length for e in examples]
+        # no more batches than there are windows of the fullest packing
+        total = max(sum(self.lengths), 1)
+        fewest_windows = len(pack_windows(self.lengths, window_words, window_words))
+        self._total = min(max(1, -(-total // max_tokens)), fewest_windows)
+
+    def __len__(self) -> int:
+        return -(-self._total // self.num_replicas)
+
+    def windows(self, epoch: int) -> list[list[range]]:
+        """This rank's batches of epoch ``epoch``, each a list of windows (sentence ranges)."""
+        rng = np.random.default_rng([self.seed, epoch])
+        first = int(rng.integers(1, self.window_words + 1))
+        windows = pack_windows(self.lengths, self.window_words, first)
+        sizes = [sum(self.lengths[i] for i in w) for w in windows]
+        order = np.lexsort((rng.random(len(windows)), sizes))
+        batches = [
+            [windows[i] for i in part] for part in np.array_split(order, self._total) if len(part)
+        ]
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+        padded = len(self) * self.num_replicas
+        wrapped = [batches[i % len(batches)] for i in range(padded)]
+        return wrapped[self.rank :: self.num_replicas]
+
+    def epoch(self, epoch: int) -> Iterator[Any]:
+        for batch in self.windows(epoch):
+            pad = self.tagger.chars.pad_id if self.tagger.chars is not None else 0
+            windows = [join_examples([self.examples[i] for i in w], pad) for w in batch]
+            yield self.tagger.collate(windows)
