@@ -47,6 +47,9 @@ but not used to choose):
     mean     16,000  0.30          + word table 100            90.59    85.13
     mean     16,000  0.30          + 200 char filters          90.61    84.60
     mean     16,000  0.30          + hidden 256, word table    90.30    85.05
+
+Document context (60 words, windows of 120) and weight averaging (`--ema-decay`, off) were
+measured over full cpu-preset runs instead: see docs/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -111,6 +114,7 @@ class NERConfig:
     lr: float = 1e-3
     momentum: float = 0.9  # sgd only
     grad_clip: float | None = 5.0
+    ema_decay: float | None = None  # evaluate and keep a moving average of the weights
     batch_words: int = 400  # padded words per batch (longest sentence x sentences), ~30 sentences
     max_epochs: int | None = 100
     max_time_minutes: float | None = None
@@ -131,9 +135,9 @@ class NERConfig:
 PRESETS = {
     "full": {},
     "cpu": {
-        # on one core of an otherwise idle 2-core machine, two seeds side by side: about 67 s
-        # an epoch (510 steps and the validation pass), 40 epochs in 45 minutes; validation F1
-        # peaked after 29-40 (2026-11-24, context_words 60, window_words 120)
+        # on one core of an otherwise idle 2-core machine, two seeds side by side: about 50 s
+        # an epoch (510 steps and the validation pass), 54 epochs in 45 minutes; validation F1
+        # peaked after 38 (2026-11-24, context_words 60, window_words 120)
         "lr": 2e-3,
         "lr_patience": 2,
         "max_epochs": None,

@@ -278,6 +278,47 @@ def test_same_seed_same_parameters_and_other_seed_differs(tmp_path):
 # --- schedules and stopping -----------------------------------------------------------------
 
 
+def test_weight_average_follows_the_ema_formula_in_evaluation_checkpoints_and_the_end(tmp_path):
+    decay, lr, steps = 0.3, 0.1, 6
+    seen = []
+    model = Scalar()
+    config = scalar_config(
+        tmp_path, ema_decay=decay, eval_every_steps=1, checkpoint_every_steps=1, keep_last=10
+    )
+    Trainer(
+        model,
+        config,
+        ListBatches([torch.tensor(3.0)]),
+        evaluate_fn=lambda m: seen.append(m.w.item()) or {"loss": m.w.item()},
+    ).fit()
+    # by hand: SGD puts the raw weight at -lr * t after step t
+    average, expected = 0.0, []
+    for t in range(1, steps + 1):
+        d = min(decay, (1 + t) / (10 + t))
+        average = d * average + (1 - d) * -lr * t
+        expected.append(average)
+    assert seen == pytest.approx(expected, abs=1e-12)
+    assert expected[2] != pytest.approx(-lr * 3)  # the average lags the raw weight
+    assert model.w.item() == pytest.approx(expected[-1], abs=1e-12)  # the end: the average
+    for t in range(1, steps + 1):
+        tensors, _ = read_checkpoint(tmp_path / "checkpoints" / f"step-{t:08d}")
+        assert tensors["model/w"].item() == pytest.approx(expected[t - 1], abs=1e-12)
+        assert tensors["training_weights/w"].item() == pytest.approx(-lr * t, abs=1e-12)
+
+
+def test_resume_with_weight_averaging_is_bit_identical(tmp_path):
+    reference = train_lm(tmp_path / "full", ema_decay=0.8)
+    train_lm(tmp_path / "split", max_steps=5, ema_decay=0.8)
+    resumed = train_lm(tmp_path / "split", init_seed=123, resume=True, ema_decay=0.8)
+    assert_same_parameters(reference, resumed)
+    raw = train_lm(tmp_path / "raw")  # the same training without the average ends elsewhere
+    assert not torch.equal(raw.out.weight, reference.out.weight)
+    with pytest.raises(CheckpointError, match="ema_decay"):
+        train_lm(tmp_path / "raw", resume=True, ema_decay=0.8, max_steps=10)
+    with pytest.raises(ValueError, match="ema_decay"):
+        lm_config(tmp_path, ema_decay=1.0)
+
+
 def test_warmup_lr_follows_the_linear_formula(tmp_path):
     model = Scalar()
     n = torch.tensor(5.0, dtype=torch.float64)

@@ -2,7 +2,9 @@
 
 A checkpoint is a directory ``step-00001234/`` holding
 
-- ``tensors.safetensors``: model weights, optimizer state tensors, torch RNG states (uint8);
+- ``tensors.safetensors``: model weights (``model/``; with weight averaging the average, and
+  the raw weights under ``training_weights/``), optimizer state tensors, torch RNG states
+  (uint8);
 - ``state.json``: counters, data position, optimizer hyperparameters, schedule state, RNG
   states of ``random``/numpy, the config, and the sha256 of the tensor file.
 

@@ -3,7 +3,8 @@
 A task supplies a ``step_fn(module, batch) -> StepOutput`` that returns the SUM of its
 per-token losses and the number of tokens, and optionally an ``evaluate_fn(model) -> metrics``.
 The Trainer does the rest: device placement, DDP, mixed precision, gradient accumulation,
-clipping, warm-up and plateau LR schedules, early stopping, logging, checkpoints and resume.
+clipping, warm-up and plateau LR schedules, weight averaging, early stopping, logging,
+checkpoints and resume.
 
 Loss normalisation. Gradients are divided by the token count of the whole optimizer step
 (every accumulation micro-batch on every rank), so accumulation and DDP give exactly the
@@ -18,6 +19,12 @@ free, so a NaN is caught before the optimizer applies it) and on accelerators on
 evaluation, checkpoint and epoch-end steps. A non-finite loss raises
 :class:`TrainingDivergedError` naming the first bad step; since checkpoints are only written
 right after a sync step has been checked, the last checkpoint on disk is always a good one.
+
+Weight averaging. With ``ema_decay`` the Trainer keeps an exponential moving average of the
+weights (Polyak averaging), updated after every optimizer step. Evaluation, checkpoint
+selection, the checkpoints' ``model/`` weights and the model left at the end of ``fit`` all
+use the average; training goes on from the raw weights, which checkpoints keep too (under
+``training_weights/``), so resume stays exact.
 
 Resume. A checkpoint is taken between optimizer steps and records the data position
 (epoch, batches consumed in it), so ``resume=True`` replays the same batches, dropout masks
@@ -117,6 +124,10 @@ class TrainerConfig:
     momentum: float = 0.0  # sgd only
     betas: tuple[float, float] = (0.9, 0.999)  # adam/adamw only
     grad_clip: float | None = 5.0  # max global L2 norm of the gradients; None disables
+    # decay of the moving average of the weights that is evaluated and saved (None: none); the
+    # update after step t uses min(ema_decay, (1 + t) / (10 + t)), so that the first steps'
+    # weights do not linger in the average
+    ema_decay: float | None = None
     accumulation_steps: int = 1
     warmup_steps: int = 0
     lr_decay_factor: float = 0.5  # 1.0 disables decay on plateau
@@ -174,6 +185,8 @@ class TrainerConfig:
                 raise ValueError(f"TrainerConfig.{name} must be >= 0, got {value}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay}")
 
 
 @dataclass
@@ -282,7 +295,13 @@ class Trainer:
         if self.context.is_distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.module = DistributedDataParallel(self.model, device_ids=device_ids)
-        self._params = [p for p in self.model.parameters() if p.requires_grad]
+        named = [(name, p) for name, p in self.model.named_parameters() if p.requires_grad]
+        self._param_names = [name for name, _ in named]
+        self._params = [p for _, p in named]
+        # the moving average of self._params (weight averaging), or None
+        self._average: list[torch.Tensor] | None = None
+        if config.ema_decay is not None:
+            self._average = [p.detach().clone() for p in self._params]
         self.optimizer = self._build_optimizer()
         self.precision = resolve_precision(config.precision, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
@@ -501,6 +520,25 @@ class Trainer:
         else:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self._average is not None:
+            t = self.step + 1  # this update's step number
+            decay = min(self.config.ema_decay, (1 + t) / (10 + t))
+            torch._foreach_lerp_(self._average, [p.detach() for p in self._params], 1 - decay)
+
+    @contextlib.contextmanager
+    def _averaged_weights(self) -> Iterator[None]:
+        """The model holds the averaged weights inside the block (without averaging: as is)."""
+        if self._average is None:
+            yield
+            return
+        raw = [p.detach().clone() for p in self._params]
+        with torch.no_grad():
+            torch._foreach_copy_(self._params, self._average)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_(self._params, raw)
 
     def _normalise_and_clip(self, tokens: torch.Tensor | float) -> None:
         """Turn the summed gradients into those of the per-token mean loss of the whole step
@@ -574,6 +612,9 @@ class Trainer:
         if self.config.save_checkpoints and self._last_checkpoint_step != self.step:
             self._save_checkpoint(is_best=improved)
         self._log("training stopped after step %d (%s)", self.step, self._stop_reason)
+        if self._average is not None:  # the model ends with the weights that were evaluated
+            with torch.no_grad():
+                torch._foreach_copy_(self._params, self._average)
         if self.config.load_best_at_end and self.best_step is not None:
             best = self.checkpoints.best()
             if best is None:
@@ -612,7 +653,7 @@ class Trainer:
         rng = capture_rng_state(self.device)
         self.model.eval()
         try:
-            with torch.no_grad():
+            with torch.no_grad(), self._averaged_weights():
                 raw = self.evaluate_fn(self.model)
         finally:
             self.model.train()
@@ -669,7 +710,16 @@ class Trainer:
         self._sync()  # never write a checkpoint before this step's loss has been checked
         rng_tensors, rng_states = self._gather_rng_states()
         if self.is_main:
-            tensors = {f"model/{k}": v for k, v in self.model.state_dict().items()}
+            with self._averaged_weights():  # model/: the weights to evaluate and to use
+                tensors = {
+                    f"model/{k}": v if self._average is None else v.clone()
+                    for k, v in self.model.state_dict().items()
+                }
+            if self._average is not None:
+                tensors.update(
+                    (f"training_weights/{name}", p.detach())
+                    for name, p in zip(self._param_names, self._params, strict=True)
+                )
             optimizer_state, optimizer_tensors = flatten_state(
                 self.optimizer.state_dict(), "optimizer"
             )
@@ -727,6 +777,18 @@ class Trainer:
 
     def _restore(self, path: Path, tensors: dict[str, torch.Tensor], state: dict) -> None:
         load_model_weights(self.model, tensors, state, path)
+        saved_decay = state["config"].get("ema_decay")
+        if (saved_decay is None) != (self.config.ema_decay is None):
+            raise CheckpointError(
+                f"checkpoint {path} was written with ema_decay={saved_decay}; resume it with "
+                f"{'an' if saved_decay is not None else 'no'} ema_decay, "
+                f"not {self.config.ema_decay}"
+            )
+        if self._average is not None:  # model/ held the average; the raw weights train on
+            self._average = [p.detach().clone() for p in self._params]
+            with torch.no_grad():
+                for name, p in zip(self._param_names, self._params, strict=True):
+                    p.copy_(tensors[f"training_weights/{name}"])
         if state["world_size"] != self.context.world_size:
             raise CheckpointError(
                 f"checkpoint {path} was written by {state['world_size']} processes; "
