@@ -240,6 +240,11 @@ class BiLSTMCRFTagger(PretrainedModel):
         self.crf = LinearChainCRF.from_labels(labels.tokens, config.crf_scheme)
 
     @property
+    def char_pad_id(self) -> int:
+        """The character padding id (0 for a tagger without the character CNN)."""
+        return self.chars.pad_id if self.chars is not None else 0
+
+    @property
     def entity_types(self) -> list[str]:
         """The entity types the tagger knows (from its labels), sorted."""
         return sorted({label.partition("-")[2] for label in self.labels if label != "O"})
@@ -584,8 +589,7 @@ class BiLSTMCRFTagger(PretrainedModel):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         examples = self.encode(words)
         if self.config.context_words:
-            pad = self.chars.pad_id if self.chars is not None else 0
-            examples = in_context(examples, self.config.context_words, pad)
+            examples = in_context(examples, self.config.context_words, self.char_pad_id)
         order = sorted(range(len(words)), key=lambda i: examples[i].length)
         device = self.emission.weight.device
         for start in range(0, len(order), batch_size):

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch.nn import functional as F
+
+from seqlstm.data.batching import rank_share, resolve_replicas
 
 if TYPE_CHECKING:
     from seqlstm.tagger import BiLSTMCRFTagger, TaggingExample
@@ -165,9 +166,7 @@ class DocumentWindowBatches:
             raise ValueError("window_words and max_tokens must be >= 1")
         if not examples:
             raise ValueError("DocumentWindowBatches needs at least one example")
-        distributed = dist.is_available() and dist.is_initialized()
-        self.num_replicas = num_replicas or (dist.get_world_size() if distributed else 1)
-        self.rank = rank if rank is not None else (dist.get_rank() if distributed else 0)
+        self.num_replicas, self.rank = resolve_replicas(num_replicas, rank)
         self.tagger = tagger
         self.examples = examples
         self.window_words = window_words
@@ -192,12 +191,10 @@ class DocumentWindowBatches:
             [windows[i] for i in part] for part in np.array_split(order, self._total) if len(part)
         ]
         batches = [batches[i] for i in rng.permutation(len(batches))]
-        padded = len(self) * self.num_replicas
-        wrapped = [batches[i % len(batches)] for i in range(padded)]
-        return wrapped[self.rank :: self.num_replicas]
+        return rank_share(batches, self.num_replicas, self.rank)
 
     def epoch(self, epoch: int) -> Iterator[Any]:
+        pad = self.tagger.char_pad_id
         for batch in self.windows(epoch):
-            pad = self.tagger.chars.pad_id if self.tagger.chars is not None else 0
             windows = [join_examples([self.examples[i] for i in w], pad) for w in batch]
             yield self.tagger.collate(windows)

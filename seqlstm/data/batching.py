@@ -45,6 +45,27 @@ def lengths_to_mask(lengths: Tensor | Sequence[int], max_len: int | None = None)
     return positions.unsqueeze(0) < lengths.unsqueeze(1)
 
 
+def resolve_replicas(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
+    """``(num_replicas, rank)``, each taken from the torch.distributed process group (or
+    ``(1, 0)`` outside one) where None."""
+    distributed = dist.is_available() and dist.is_initialized()
+    if num_replicas is None:
+        num_replicas = dist.get_world_size() if distributed else 1
+    if rank is None:
+        rank = dist.get_rank() if distributed else 0
+    if num_replicas < 1 or not 0 <= rank < num_replicas:
+        raise ValueError(f"rank {rank} is not in [0, {num_replicas})")
+    return num_replicas, rank
+
+
+def rank_share(batches: list[Any], num_replicas: int, rank: int) -> list[Any]:
+    """Rank ``rank``'s batches: ``rank, rank + num_replicas, ...`` of the list wrapped round
+    to a multiple of ``num_replicas`` (so every rank takes the same number of steps)."""
+    padded = -(-len(batches) // num_replicas) * num_replicas
+    wrapped = [batches[i % len(batches)] for i in range(padded)] if batches else []
+    return wrapped[rank::num_replicas]
+
+
 class TokenBudgetBatchSampler(Sampler[list[int]]):
     """Batches of example indices whose padded size ``longest x count`` is <= ``max_tokens``.
 
@@ -85,13 +106,7 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
             raise ValueError("lengths must be >= 0")
         if max_tokens < 1 or bucket_size < 1 or (max_sentences is not None and max_sentences < 1):
             raise ValueError("max_tokens, max_sentences and bucket_size must be >= 1")
-        distributed = dist.is_available() and dist.is_initialized()
-        if num_replicas is None:
-            num_replicas = dist.get_world_size() if distributed else 1
-        if rank is None:
-            rank = dist.get_rank() if distributed else 0
-        if num_replicas < 1 or not 0 <= rank < num_replicas:
-            raise ValueError(f"rank {rank} is not in [0, {num_replicas})")
+        num_replicas, rank = resolve_replicas(num_replicas, rank)
         self.max_tokens = max_tokens
         self.max_sentences = max_sentences
         self.shuffle = shuffle
@@ -126,9 +141,7 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
             batches += [bucket[i : i + size].tolist() for i in range(0, len(bucket), size)]
         if rng is not None:
             batches = [batches[i] for i in rng.permutation(len(batches))]
-        padded = -(-len(batches) // self.num_replicas) * self.num_replicas
-        wrapped = [batches[i % len(batches)] for i in range(padded)] if batches else []
-        return wrapped[self.rank :: self.num_replicas]
+        return rank_share(batches, self.num_replicas, self.rank)
 
     def _buckets(self, rng: np.random.Generator | None) -> list[np.ndarray]:
         """Indices sorted by length (ties in random order with ``rng``), cut into buckets."""
