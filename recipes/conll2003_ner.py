@@ -30,11 +30,14 @@ pretrained vectors; `smoke` trains a tiny model on a slice of the data in second
 that everything runs.
 
 Without pretrained vectors the tagger must label words it never saw - many test entities -
-from their characters and context, so the defaults are those that generalise: subwords
-averaged over the word (not its first piece), up to 16,000 pieces (14,517 on CoNLL-2003),
-and word dropout 0.3 (a dropped word is <unk> in the subword and word tables). Chosen on
-validation F1 after 7 epochs of the cpu preset (seed 1, on a GPU, 2026-11-24; test F1 shown
-but not used to choose):
+from their characters and context, so the defaults are those that generalise: subwords of
+the lowercased word (the tokenizer is trained on lowercased text; the character CNN sees the
+word as written), so that "JAPAN" in a headline and "Japan" share their pieces, averaged
+over the word (not its first piece), up to 16,000 pieces (12,287 on CoNLL-2003), and word
+dropout 0.3 (a dropped word is <unk> in the subword and word tables). Lowercasing was
+measured over full cpu-preset runs (docs/RESULTS.md: +1.2 validation F1, +1.1 test F1); the
+rest was chosen on validation F1 after 7 epochs of the cpu preset (seed 1, on a GPU,
+2026-11-24; test F1 shown but not used to choose):
 
     pooling  pieces  word dropout  other                     valid F1  test F1
     first     8,000  0             (the earlier cpu preset)    88.64    83.43
@@ -48,8 +51,9 @@ but not used to choose):
     mean     16,000  0.30          + 200 char filters          90.61    84.60
     mean     16,000  0.30          + hidden 256, word table    90.30    85.05
 
-Document context (60 words, windows of 120) and weight averaging (`--ema-decay`, off) were
-measured over full cpu-preset runs instead: see docs/RESULTS.md.
+(cased subwords in all of these). Document context (60 words, windows of 120), lowercased
+subwords and weight averaging (`--ema-decay`, off) were measured over full cpu-preset runs
+instead: see docs/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ class NERConfig:
     subword_vocab_size: int = 16000  # an upper bound: a small data set may give fewer pieces
     subword_dim: int = 100
     pooling: Literal["first", "mean"] = "mean"
+    lowercase_subwords: bool = True  # subwords of lowercased words (case: character CNN)
     char_embedding_dim: int = 25
     char_filters: int = 100
     char_kernel_size: int = 3
@@ -230,7 +235,10 @@ def main(argv: list[str] | None = None) -> dict:
     valid_sentences, valid_tags = splits["validation"]
     test_sentences, test_tags = splits["test"]
     tokenizer = SubwordTokenizer.train(
-        (" ".join(words) for words in train_sentences),
+        (
+            " ".join(w.lower() for w in words) if cfg.lowercase_subwords else " ".join(words)
+            for words in train_sentences
+        ),
         vocab_size=cfg.subword_vocab_size,
         hard_vocab_limit=False,
     )

@@ -6,6 +6,7 @@ CNN of Ma & Hovy (2016) and the shared SentencePiece subwords of this package:
     the words of a sentence (tokens, or raw text split by seqlstm.word_tokenizer)
     -> SharedEmbedding.words, per word:                            [B, W, D]
          its subwords' embeddings, pooled ("first" or "mean")         D_sub
+           (optionally the subwords of the lowercased word)
          | a character CNN over its characters                        + F     (optional)
          | a word table over lowercased words, e.g. GloVe             + D_word (optional)
     (+ a sentence-start flag, with document context)                + 1
@@ -86,6 +87,12 @@ class TaggerConfig:
     # mean pooling and word dropout 0.3 generalised best to unseen words on CoNLL-2003
     # (recipes/conll2003_ner.py has the measurements)
     pooling: Literal["first", "mean"] = "mean"
+    # subwords of the lowercased word (the tokenizer should be trained on lowercased text):
+    # "JAPAN" in a headline and "Japan" share their pieces, and the character CNN, which
+    # sees the word as written, still tells the model its case (without it, nothing does).
+    # Worth +1.1 test F1 on CoNLL-2003 (docs/RESULTS.md). Off by default: it needs such a
+    # tokenizer, and models saved before the option existed load with it off
+    lowercase_subwords: bool = False
     char_embedding_dim: int = 25
     char_filters: int = 50  # character CNN features per word; 0: no character features
     char_kernel_size: int = 3
@@ -307,7 +314,9 @@ class BiLSTMCRFTagger(PretrainedModel):
             raise DataError(f"{len(sentences)} sentences but {len(tags)} tag sequences")
         examples = []
         for number, words in enumerate(sentences):
-            subword_ids, word_index = self.tokenizer.encode_words(words)
+            subword_ids, word_index = self.tokenizer.encode_words(
+                [w.lower() for w in words] if self.config.lowercase_subwords else words
+            )
             char_ids = word_ids = tag_ids = None
             if self.chars is not None:
                 rows = [self.chars.encode(word) for word in words]

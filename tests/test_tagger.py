@@ -1,5 +1,6 @@
 import dataclasses
 import itertools
+import json
 import math
 from pathlib import Path
 
@@ -299,6 +300,28 @@ def test_pretrained_word_vectors_fill_the_word_table(tokenizer, tmp_path):
     assert "unrelated" not in model.words
     with pytest.raises(ValueError, match="word_embedding_dim"):
         BiLSTMCRFTagger.build(TaggerConfig(**TINY), tokenizer, SENTENCES, TAGS, vectors)
+
+
+def test_lowercase_subwords_share_pieces_but_keep_the_case_in_the_characters(tokenizer, tmp_path):
+    model = untrained(tokenizer, lowercase_subwords=True)
+    upper, lower = model.encode([["PETER", "BLACKBURN"], ["peter", "blackburn"]])
+    assert upper.subword_ids.tolist() == lower.subword_ids.tolist()
+    assert upper.subword_ids.tolist() == tokenizer.encode_words(["peter", "blackburn"])[0]
+    assert upper.char_ids.tolist() != lower.char_ids.tolist()
+    cased = untrained(tokenizer).encode([["PETER", "BLACKBURN"]])[0]
+    assert cased.subword_ids.tolist() != upper.subword_ids.tolist()
+    model.save_pretrained(tmp_path)
+    loaded = BiLSTMCRFTagger.from_pretrained(tmp_path)
+    assert loaded.config.lowercase_subwords
+    reloaded = loaded.encode([["PETER"]])[0]
+    assert reloaded.subword_ids.tolist() == tokenizer.encode_words(["peter"])[0]
+    # a model saved before the option existed has no such field: it loads with it off
+    config_file = tmp_path / "config.json"
+    saved = json.loads(config_file.read_text())
+    del saved["config"]["lowercase_subwords"]
+    config_file.write_text(json.dumps(saved))
+    older = BiLSTMCRFTagger.from_pretrained(tmp_path)
+    assert older.encode([["PETER"]])[0].subword_ids.tolist() == tokenizer.encode_words(["PETER"])[0]
 
 
 def test_forward_returns_the_summed_loss_over_words(tokenizer):
