@@ -234,18 +234,15 @@ def main(argv: list[str] | None = None) -> dict:
     train_sentences, train_tags = splits["train"]
     valid_sentences, valid_tags = splits["validation"]
     test_sentences, test_tags = splits["test"]
-    tokenizer = SubwordTokenizer.train(
-        (
-            " ".join(w.lower() for w in words) if cfg.lowercase_subwords else " ".join(words)
-            for words in train_sentences
-        ),
-        vocab_size=cfg.subword_vocab_size,
-        hard_vocab_limit=False,
-    )
     word_dim = cfg.word_embedding_dim
     if cfg.word_vectors is not None and word_dim == 0:
         word_dim = vectors_dimension(cfg.word_vectors)
     model_config = config_from(TaggerConfig, replace(cfg, word_embedding_dim=word_dim))
+    tokenizer = SubwordTokenizer.train(
+        (" ".join(model_config.subword_words(words)) for words in train_sentences),
+        vocab_size=cfg.subword_vocab_size,
+        hard_vocab_limit=False,
+    )
     model = BiLSTMCRFTagger.build(
         model_config, tokenizer, train_sentences, train_tags, word_vectors=cfg.word_vectors
     )

@@ -87,7 +87,7 @@ class TaggerConfig:
     # mean pooling and word dropout 0.3 generalised best to unseen words on CoNLL-2003
     # (recipes/conll2003_ner.py has the measurements)
     pooling: Literal["first", "mean"] = "mean"
-    # subwords of the lowercased word (the tokenizer should be trained on lowercased text):
+    # subwords of the lowercased word (train the tokenizer on text of subword_words(...)):
     # "JAPAN" in a headline and "Japan" share their pieces, and the character CNN, which
     # sees the word as written, still tells the model its case (without it, nothing does).
     # Worth +1.1 test F1 on CoNLL-2003 (docs/RESULTS.md). Off by default: it needs such a
@@ -105,6 +105,11 @@ class TaggerConfig:
     # words of the neighbouring sentences the BiLSTM reads on each side of a sentence, when
     # the sentences tagged together are consecutive text (seqlstm.tagger_context); 0: none
     context_words: int = 0
+
+    def subword_words(self, words: Sequence[str]) -> Sequence[str]:
+        """The words as the subword tokenizer reads them (lowercased with lowercase_subwords):
+        train the tokenizer on text made of these."""
+        return [w.lower() for w in words] if self.lowercase_subwords else words
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:
@@ -314,9 +319,7 @@ class BiLSTMCRFTagger(PretrainedModel):
             raise DataError(f"{len(sentences)} sentences but {len(tags)} tag sequences")
         examples = []
         for number, words in enumerate(sentences):
-            subword_ids, word_index = self.tokenizer.encode_words(
-                [w.lower() for w in words] if self.config.lowercase_subwords else words
-            )
+            subword_ids, word_index = self.tokenizer.encode_words(self.config.subword_words(words))
             char_ids = word_ids = tag_ids = None
             if self.chars is not None:
                 rows = [self.chars.encode(word) for word in words]
