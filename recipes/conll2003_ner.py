@@ -140,9 +140,10 @@ class NERConfig:
 PRESETS = {
     "full": {},
     "cpu": {
-        # on one core of an otherwise idle 2-core machine, two seeds side by side: about 50 s
-        # an epoch (510 steps and the validation pass), 54 epochs in 45 minutes; validation F1
-        # peaked after 38 (2026-11-24, context_words 60, window_words 120)
+        # on one core of an otherwise idle 2-core machine, two seeds side by side: about 49 s
+        # an epoch (510 steps and the validation pass), 56 epochs in 45 minutes; validation F1
+        # peaked after 26-38 (2026-11-24, the defaults: lowercased subwords, context_words 60,
+        # window_words 120; docs/RESULTS.md)
         "lr": 2e-3,
         "lr_patience": 2,
         "max_epochs": None,
