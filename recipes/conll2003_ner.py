@@ -146,8 +146,7 @@ PRESETS = {
         # window_words 120; docs/RESULTS.md)
         "lr": 2e-3,
         "lr_patience": 2,
-        "max_epochs": None,
-        "max_time_minutes": 45.0,
+        "max_epochs": 40,
         "early_stopping_patience": None,
         "threads": 1,
         "device": "cpu",

@@ -125,7 +125,7 @@ PRESETS = {
         "max_tokens": 3000,
         "lr": 2e-3,
         "max_epochs": None,
-        "max_time_minutes": 50.0,
+        "max_steps": 1320,
         "eval_every_steps": 250,
         "lr_patience": 1,
         "early_stopping_patience": None,

@@ -102,7 +102,7 @@ PRESETS = {
         "weight_drop": 0.3,
         "batch_size": 32,
         "max_epochs": None,
-        "max_time_minutes": 55.0,
+        "max_steps": 3000,
         "eval_every_steps": 500,
         "threads": 1,  # two threads were 2.6x slower on a busy 2-core machine
         "device": "cpu",
