@@ -1,4 +1,4 @@
-"""Constrained Viterbi decoding (seqlstm.crf) against pytorch-crf's CRF.decode, on the CPU.
+"""Constrained Viterbi decoding (seqlstm.layers.crf) against pytorch-crf's CRF.decode, on the CPU.
 
 Batches of 64 sentences, lengths uniform in 5..40, 9 tags (CoNLL-2003 NER in IOB2), random
 emissions. Both decoders see the same batches, timed alternately so that load from other
@@ -16,7 +16,7 @@ import time
 import torch
 from torchcrf import CRF
 
-from seqlstm.crf import LinearChainCRF
+from seqlstm.layers.crf import LinearChainCRF
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 BATCH_SIZE = 64

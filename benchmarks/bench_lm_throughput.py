@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqlstm.training import StepOutput, Trainer, TrainerConfig
+from seqlstm.tasks.base import StepOutput
+from seqlstm.training import Trainer, TrainerConfig
 from seqlstm.training.distributed import resolve_device
 
 LR = 0.5

@@ -47,8 +47,8 @@ import torch
 from benchmarks.timing import best_of
 from seqlstm.data import read_conll
 from seqlstm.metrics import entity_f1
-from seqlstm.tagger import BiLSTMCRFTagger, TaggerConfig
-from seqlstm.tokenizer import SubwordTokenizer
+from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, TaggerConfig
+from seqlstm.text.tokenizer import SubwordTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "conll2003" / "test.txt"

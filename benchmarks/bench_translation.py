@@ -33,8 +33,8 @@ import torch
 from benchmarks.timing import best_of
 from seqlstm.data import read_parallel
 from seqlstm.metrics import corpus_bleu
-from seqlstm.tokenizer import SubwordTokenizer
-from seqlstm.translator import Seq2SeqLSTM, TranslatorConfig
+from seqlstm.tasks.translation.translator import Seq2SeqLSTM, TranslatorConfig
+from seqlstm.text.tokenizer import SubwordTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "multi30k"

@@ -12,7 +12,7 @@ format works unchanged, as the label set is read from the training data. Tags ar
 
 Model (Lample et al., 2016; Ma & Hovy, 2016): per word, SentencePiece subwords pooled into one
 vector, a character CNN and optionally a word table initialised from GloVe; a BiLSTM; a CRF
-constrained to valid tag sequences. Document context (seqlstm.tagger_context): the files
+constrained to valid tag sequences. Document context (seqlstm.tasks.tagging.context): the files
 hold the sentences in document order, so the BiLSTM reads each sentence between up to
 `--context-words` words of the sentences around it, and trains on windows of consecutive
 sentences of up to `--window-words` words (`--context-words 0`: sentences alone). Neither
@@ -69,7 +69,7 @@ import torch
 
 from seqlstm.data import BucketedBatches, load
 from seqlstm.errors import DataError
-from seqlstm.experiment import (
+from seqlstm.experiment.recipe_args import (
     RunRecorder,
     config_from,
     parse_recipe_args,
@@ -77,9 +77,9 @@ from seqlstm.experiment import (
     trainer_config,
 )
 from seqlstm.metrics import EntityScores
-from seqlstm.tagger import BiLSTMCRFTagger, TaggerConfig
-from seqlstm.tagger_context import DocumentWindowBatches
-from seqlstm.tokenizer import SubwordTokenizer
+from seqlstm.tasks.tagging.context import DocumentWindowBatches
+from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, TaggerConfig
+from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.training import Trainer
 
 logger = logging.getLogger("conll2003_ner")
@@ -107,7 +107,7 @@ class NERConfig:
     hidden_size: int = 200
     num_layers: int = 1
     dropout: float = 0.5
-    # document context (seqlstm.tagger_context): when tagging, the BiLSTM reads each sentence
+    # document context (seqlstm.tasks.tagging.context): when tagging, the BiLSTM reads each sentence
     # between up to context_words words of the sentences around it; training reads windows
     # of consecutive sentences of up to window_words words. 0: sentences alone
     context_words: int = 60

@@ -6,7 +6,7 @@
 
 Each image is a sequence of its rows: row t (its pixels scaled to [0, 1]) is the input at step
 t, so an 8x8 digit is 8 steps of 8 features and an MNIST digit 28 steps of 28. An
-``LSTMClassifier`` (``seqlstm.nn.LSTM`` + a linear head) classifies the state after the last
+``LSTMClassifier`` (``seqlstm.layers.lstm.LSTM`` + a linear head) classifies the state after the last
 row, which has to carry everything it saw about the digit's shape.
 
 Data: by default scikit-learn's bundled digits (1797 8x8 images, no download). The test set
@@ -36,17 +36,18 @@ import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 from torch import Tensor, nn
 
-from seqlstm.classifier import ClassifierConfig, LSTMClassifier
 from seqlstm.data import BucketedBatches
 from seqlstm.errors import DataError
-from seqlstm.experiment import (
+from seqlstm.experiment.recipe_args import (
     RunRecorder,
     config_from,
     parse_recipe_args,
     resolve_device,
     trainer_config,
 )
-from seqlstm.training import StepOutput, Trainer
+from seqlstm.tasks.base import StepOutput
+from seqlstm.tasks.classic.classifier import ClassifierConfig, LSTMClassifier
+from seqlstm.training import Trainer
 
 logger = logging.getLogger("digits_rows")
 

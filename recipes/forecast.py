@@ -39,15 +39,16 @@ from torch import Tensor, nn
 
 from seqlstm.data import BucketedBatches
 from seqlstm.errors import DataError
-from seqlstm.experiment import (
+from seqlstm.experiment.recipe_args import (
     RunRecorder,
     config_from,
     parse_recipe_args,
     resolve_device,
     trainer_config,
 )
-from seqlstm.forecaster import ForecasterConfig, LSTMForecaster, sliding_windows
-from seqlstm.training import StepOutput, Trainer
+from seqlstm.tasks.base import StepOutput
+from seqlstm.tasks.classic.forecaster import ForecasterConfig, LSTMForecaster, sliding_windows
+from seqlstm.training import Trainer
 
 logger = logging.getLogger("forecast")
 

@@ -53,20 +53,20 @@ from typing import Literal
 
 import torch
 
-from seqlstm.attention import AttentionType
 from seqlstm.data import BucketedBatches, load
 from seqlstm.errors import DataError
-from seqlstm.experiment import (
+from seqlstm.experiment.recipe_args import (
     RunRecorder,
     config_from,
     parse_recipe_args,
     resolve_device,
     trainer_config,
 )
+from seqlstm.layers.attention import AttentionType
 from seqlstm.metrics import SacreScore, corpus_bleu, corpus_chrf
-from seqlstm.tokenizer import SubwordTokenizer
+from seqlstm.tasks.translation.translator import Seq2SeqLSTM, TranslationBatch, TranslatorConfig
+from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.training import Trainer
-from seqlstm.translator import Seq2SeqLSTM, TranslationBatch, TranslatorConfig
 
 logger = logging.getLogger("multi30k_translation")
 

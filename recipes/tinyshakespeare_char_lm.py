@@ -52,16 +52,17 @@ from pathlib import Path
 import torch
 
 from seqlstm.data import load
-from seqlstm.experiment import (
+from seqlstm.data.streams import StreamBatches, encode_stream, text_lines
+from seqlstm.experiment.recipe_args import (
     RunRecorder,
     config_from,
     parse_recipe_args,
     resolve_device,
     trainer_config,
 )
-from seqlstm.language_model import LanguageModelConfig, LSTMLanguageModel
-from seqlstm.lm_data import StreamBatches, TBPTTStep, encode_stream, text_lines
-from seqlstm.tokenizer import SubwordTokenizer
+from seqlstm.tasks.language_modeling.language_model import LanguageModelConfig, LSTMLanguageModel
+from seqlstm.tasks.language_modeling.tbptt import TBPTTStep
+from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.training import Trainer
 
 logger = logging.getLogger("tinyshakespeare_char_lm")

@@ -35,8 +35,8 @@ from torch import nn
 
 from seqlstm.atomic_files import staged_directory
 from seqlstm.errors import CheckpointError
-from seqlstm.tokenizer import SubwordTokenizer
-from seqlstm.vocabulary import Vocabulary
+from seqlstm.text.tokenizer import SubwordTokenizer
+from seqlstm.text.vocabulary import Vocabulary
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"

@@ -9,7 +9,7 @@ and only its object-oriented API is used (a Figure saved to a file), so plotting
 pyplot's backend or state. `gate_activations` needs no matplotlib: it returns the numbers
 that `plot_gates` draws.
 
-The gates come from `seqlstm.nn.LSTM`, the LSTM written from the equations, loaded with the
+The gates come from `seqlstm.layers.lstm.LSTM`, the LSTM written from the equations, loaded with the
 weights of the language model's `torch.nn.LSTM` layer (the parameter layouts are the same)
 and run with `return_gates=True`. Its hidden states equal the language model's own, so the
 picture shows exactly what the trained model computes.
@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from seqlstm.lm_data import encode_stream, text_lines
-from seqlstm.nn import LSTM
+from seqlstm.data.streams import encode_stream, text_lines
+from seqlstm.layers.lstm import LSTM
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from seqlstm.language_model import LSTMLanguageModel
-    from seqlstm.tokenizer import SubwordTokenizer
+    from seqlstm.tasks.language_modeling.language_model import LSTMLanguageModel
+    from seqlstm.text.tokenizer import SubwordTokenizer
 
 
 @dataclass
@@ -42,7 +42,7 @@ class GateActivations:
 
     tokens[t] is the input at step t, shown as text: "<s>" for BOS, "\\n" for EOS (the line
     break), "␣" for SentencePiece's word-boundary mark. The gates are those of the equations
-    in `seqlstm.nn.lstm`: c_t = forget_gate * c_{t-1} + input_gate * cell_candidate,
+    in `seqlstm.layers.lstm`: c_t = forget_gate * c_{t-1} + input_gate * cell_candidate,
     hidden = output_gate * tanh(cell).
     """
 

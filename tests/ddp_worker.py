@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
-from seqlstm.training import DistributedContext, StepOutput, Trainer, TrainerConfig
+from seqlstm.tasks.base import StepOutput
+from seqlstm.training import DistributedContext, Trainer, TrainerConfig
 
 # Rank r gets micro-batches SEQUENCES[r]; their token counts are 6 + 1 and 2 + 3.
 SEQUENCES = [

@@ -2,8 +2,9 @@
 
 import torch
 
-from seqlstm.language_model import LSTMLanguageModel
-from seqlstm.lm_data import StreamBatches, TBPTTStep
+from seqlstm.data.streams import StreamBatches
+from seqlstm.tasks.language_modeling.language_model import LSTMLanguageModel
+from seqlstm.tasks.language_modeling.tbptt import TBPTTStep
 
 
 def overfit(model: LSTMLanguageModel, batches: StreamBatches, epochs: int, lr: float) -> None:

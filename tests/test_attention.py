@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from seqlstm.attention import BahdanauAttention, LuongAttention, build_attention
 from seqlstm.data import lengths_to_mask
-from seqlstm.decoders import AttentionDecoder
-from seqlstm.encoders import BiLSTMEncoder
+from seqlstm.layers.attention import BahdanauAttention, LuongAttention, build_attention
+from seqlstm.layers.decoders import AttentionDecoder
+from seqlstm.layers.encoders import BiLSTMEncoder
 
 QUERY, MEMORY = 6, 6  # equal, so that dot attention applies too
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqlstm.classifier import ClassifierConfig, LSTMClassifier
+from seqlstm.tasks.classic.classifier import ClassifierConfig, LSTMClassifier
 
 
 def build(num_classes, **kwargs):

@@ -7,7 +7,7 @@ import pytest
 
 from seqlstm import cli
 from seqlstm.errors import DataError
-from seqlstm.tokenizer import SubwordTokenizer
+from seqlstm.text.tokenizer import SubwordTokenizer
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TEXT = "\n".join(

@@ -7,10 +7,10 @@ import torch
 from lm_overfit import overfit
 
 from seqlstm import cli
-from seqlstm.cli.language_model import unknown_characters
-from seqlstm.language_model import LanguageModelConfig, LSTMLanguageModel
-from seqlstm.lm_data import StreamBatches, encode_stream
-from seqlstm.tokenizer import SubwordTokenizer
+from seqlstm.cli.generate_commands import unknown_characters
+from seqlstm.data.streams import StreamBatches, encode_stream
+from seqlstm.tasks.language_modeling.language_model import LanguageModelConfig, LSTMLanguageModel
+from seqlstm.text.tokenizer import SubwordTokenizer
 
 MACBETH = """Is this a dagger which I see before me,
 The handle toward my hand? Come, let me clutch thee.

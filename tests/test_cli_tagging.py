@@ -9,9 +9,9 @@ import torch
 
 from seqlstm import cli
 from seqlstm.data import BucketedBatches, read_conll
-from seqlstm.tag_schemes import is_valid_sequence
-from seqlstm.tagger import BiLSTMCRFTagger, TaggerConfig
-from seqlstm.tokenizer import SubwordTokenizer
+from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, TaggerConfig
+from seqlstm.text.tag_schemes import is_valid_sequence
+from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.training import Trainer, TrainerConfig
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -7,8 +7,8 @@ import torch
 
 from seqlstm.cli import main
 from seqlstm.metrics import corpus_bleu, corpus_chrf
-from seqlstm.tokenizer import SubwordTokenizer
-from seqlstm.translator import Seq2SeqLSTM, TranslatorConfig
+from seqlstm.tasks.translation.translator import Seq2SeqLSTM, TranslatorConfig
+from seqlstm.text.tokenizer import SubwordTokenizer
 
 WORDS = ["ein", "Hund", "rennt", "the", "dog", "runs", "eine", "Katze", "schläft", "a", "cat"]
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torchcrf import CRF
 
-from seqlstm.crf import LinearChainCRF
-from seqlstm.tag_schemes import is_valid_sequence
+from seqlstm.layers.crf import LinearChainCRF
+from seqlstm.text.tag_schemes import is_valid_sequence
 
 IOB2 = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 IOBES = ["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]

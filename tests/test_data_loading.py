@@ -16,7 +16,7 @@ from seqlstm.data.loading import (
     split_off_validation,
 )
 from seqlstm.errors import DataError
-from seqlstm.tag_schemes import convert_tags, is_valid_sequence
+from seqlstm.text.tag_schemes import convert_tags, is_valid_sequence
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_shared_data = pytest.mark.skipif(

@@ -8,7 +8,7 @@ import pytest
 from seqlstm.data import read_conll, read_parallel, read_text
 from seqlstm.data.readers import iter_lines
 from seqlstm.errors import DataError
-from seqlstm.tag_schemes import is_valid_sequence
+from seqlstm.text.tag_schemes import is_valid_sequence
 
 FIXTURE = Path(__file__).parent / "fixtures" / "data_conll_iob1.txt"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

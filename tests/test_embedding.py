@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqlstm.embedding import CharCNN, SharedEmbedding, load_word_vectors
 from seqlstm.errors import DataError
-from seqlstm.tokenizer import SubwordTokenizer
-from seqlstm.vocabulary import Vocabulary
+from seqlstm.layers.embedding import CharCNN, SharedEmbedding, load_word_vectors
+from seqlstm.text.tokenizer import SubwordTokenizer
+from seqlstm.text.vocabulary import Vocabulary
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from seqlstm.errors import DataError
-from seqlstm.experiment import (
+from seqlstm.experiment.recipe_args import (
     RunRecorder,
     config_from,
     hash_data,

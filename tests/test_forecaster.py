@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from seqlstm.forecaster import ForecasterConfig, LSTMForecaster, sliding_windows
+from seqlstm.tasks.classic.forecaster import ForecasterConfig, LSTMForecaster, sliding_windows
 
 
 def build(num_features, horizon, **kwargs):

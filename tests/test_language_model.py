@@ -1,4 +1,4 @@
-"""Tests for seqlstm.language_model: the AWD-LSTM model, its metrics and generation."""
+"""Tests for seqlstm.tasks.language_modeling.language_model: the AWD-LSTM model, its metrics and generation."""
 
 import math
 
@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from lm_overfit import overfit
 
-from seqlstm.language_model import (
+from seqlstm.data.streams import StreamBatches, encode_stream
+from seqlstm.tasks.language_modeling.language_model import (
     EmbeddingDropout,
     LanguageModelConfig,
     LockedDropout,
@@ -15,8 +16,8 @@ from seqlstm.language_model import (
     WeightDropLSTM,
     _pick,
 )
-from seqlstm.lm_data import StreamBatches, TBPTTStep, encode_stream
-from seqlstm.tokenizer import SubwordTokenizer, normalize
+from seqlstm.tasks.language_modeling.tbptt import TBPTTStep
+from seqlstm.text.tokenizer import SubwordTokenizer, normalize
 from seqlstm.training import Trainer, TrainerConfig
 
 TEXTS = [

@@ -1,20 +1,13 @@
-"""Tests for seqlstm.lm_data: stream layout, BPTT windows, carried state, stream evaluation."""
+"""Tests for seqlstm.data.streams: stream layout, BPTT windows, carried state, stream evaluation."""
 
 import pytest
 import torch
 
+from seqlstm.data.streams import IGNORE_INDEX, StreamBatches, batchify, encode_stream, text_lines
 from seqlstm.errors import DataError
-from seqlstm.language_model import LanguageModelConfig, LSTMLanguageModel
-from seqlstm.lm_data import (
-    IGNORE_INDEX,
-    StreamBatches,
-    TBPTTStep,
-    batchify,
-    encode_stream,
-    evaluate_stream,
-    text_lines,
-)
-from seqlstm.tokenizer import SubwordTokenizer
+from seqlstm.tasks.language_modeling.language_model import LanguageModelConfig, LSTMLanguageModel
+from seqlstm.tasks.language_modeling.tbptt import TBPTTStep, evaluate_stream
+from seqlstm.text.tokenizer import SubwordTokenizer
 
 PAD, BOS, EOS = 0, 2, 3
 TEXTS = ["the cat sat on the mat", "", "a dog ran after the cat", "the end"]

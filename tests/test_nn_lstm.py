@@ -1,4 +1,4 @@
-"""seqlstm.nn.LSTM / LSTMCell against torch.nn.LSTM / LSTMCell, gradcheck and the gate trace."""
+"""seqlstm.layers.lstm.LSTM / LSTMCell against torch.nn.LSTM / LSTMCell, gradcheck and the gate trace."""
 
 import itertools
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seqlstm.nn import LSTM, LSTMCell
+from seqlstm.layers.lstm import LSTM, LSTMCell
 
 TOL = {"atol": 1e-6, "rtol": 0.0}
 

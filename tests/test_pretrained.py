@@ -9,8 +9,8 @@ from torch import nn
 
 from seqlstm.errors import CheckpointError
 from seqlstm.pretrained import PretrainedModel
-from seqlstm.tokenizer import SubwordTokenizer
-from seqlstm.vocabulary import Vocabulary
+from seqlstm.text.tokenizer import SubwordTokenizer
+from seqlstm.text.vocabulary import Vocabulary
 
 
 @dataclass

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from recipes import tinyshakespeare_char_lm, wikitext2_lm
+from seqlstm.data.streams import text_lines
 from seqlstm.errors import DataError
-from seqlstm.experiment import parse_recipe_args
-from seqlstm.language_model import LSTMLanguageModel
-from seqlstm.lm_data import text_lines
-from seqlstm.tokenizer import normalize
+from seqlstm.experiment.recipe_args import parse_recipe_args
+from seqlstm.tasks.language_modeling.language_model import LSTMLanguageModel
+from seqlstm.text.tokenizer import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -40,15 +40,18 @@ def test_shakespeare_split_and_character_count(tmp_path):
     ("recipe_name", "config_name"),
     [("tinyshakespeare_char_lm", "ShakespeareConfig"), ("wikitext2_lm", "WikiTextConfig")],
 )
-def test_every_preset_parses_and_the_cpu_preset_fits_an_hour(recipe_name, config_name):
+def test_every_preset_parses_and_budgets_steps_not_minutes(recipe_name, config_name):
     recipe = importlib.import_module(f"recipes.{recipe_name}")
     config_class = getattr(recipe, config_name)
     for preset in recipe.PRESETS:
         args = parse_recipe_args(config_class, recipe.PRESETS, ["--preset", preset])
         assert args.preset == preset
     cpu = parse_recipe_args(config_class, recipe.PRESETS, ["--preset", "cpu"])
-    # training time plus a margin for the tokenizer, the evaluations and saving
-    assert cpu.config.max_time_minutes <= 55 and cpu.device == "cpu"
+    # a budget in steps, not minutes: the same command trains the same model on any load
+    for preset in recipe.PRESETS:
+        args = parse_recipe_args(config_class, recipe.PRESETS, ["--preset", preset])
+        assert args.config.max_time_minutes is None
+    assert cpu.config.max_steps is not None and cpu.device == "cpu"
 
 
 def test_shakespeare_smoke_preset_on_the_real_file(tmp_path):

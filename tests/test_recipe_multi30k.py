@@ -6,7 +6,7 @@ import pytest
 from recipes import multi30k_translation
 from seqlstm.errors import DataError
 from seqlstm.metrics import corpus_bleu, corpus_chrf
-from seqlstm.translator import Seq2SeqLSTM
+from seqlstm.tasks.translation.translator import Seq2SeqLSTM
 
 ROOT = Path(__file__).resolve().parents[1]
 MULTI30K = ROOT.parent / "shared" / "data" / "multi30k"

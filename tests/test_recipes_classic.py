@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from recipes import digits_rows, forecast
-from seqlstm.classifier import LSTMClassifier
 from seqlstm.errors import DataError
-from seqlstm.forecaster import LSTMForecaster
+from seqlstm.tasks.classic.classifier import LSTMClassifier
+from seqlstm.tasks.classic.forecaster import LSTMForecaster
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_KEYS = {

@@ -3,7 +3,7 @@ import itertools
 import pytest
 import torch
 
-from seqlstm.search import beam_search, greedy_search, length_penalty
+from seqlstm.tasks.translation.search import beam_search, greedy_search, length_penalty
 
 PAD, UNK, BOS, EOS, A, B = range(6)
 VOCAB = 6

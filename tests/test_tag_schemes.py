@@ -7,7 +7,7 @@ import pytest
 from seqeval.metrics.sequence_labeling import get_entities
 
 from seqlstm.errors import DataError
-from seqlstm.tag_schemes import (
+from seqlstm.text.tag_schemes import (
     SCHEMES,
     allowed_end_labels,
     allowed_start_labels,

@@ -9,18 +9,18 @@ import torch
 
 from seqlstm.data import BucketedBatches, read_conll
 from seqlstm.errors import CheckpointError, DataError
-from seqlstm.tag_schemes import convert_tags, is_valid_sequence, tag_chunks
-from seqlstm.tagger import BiLSTMCRFTagger, TaggerConfig, UnknownLabelError
-from seqlstm.tagger_context import (
+from seqlstm.tasks.tagging.context import (
     DocumentWindowBatches,
     in_context,
     join_examples,
     pack_windows,
     slice_words,
 )
-from seqlstm.tokenizer import SubwordTokenizer
+from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, TaggerConfig, UnknownLabelError
+from seqlstm.text.tag_schemes import convert_tags, is_valid_sequence, tag_chunks
+from seqlstm.text.tokenizer import SubwordTokenizer
+from seqlstm.text.words import tokenize
 from seqlstm.training import Trainer, TrainerConfig
-from seqlstm.word_tokenizer import tokenize
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TRAIN = read_conll(FIXTURES / "ner_train.txt")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from seqlstm.errors import CheckpointError, DataError
-from seqlstm.tokenizer import SubwordTokenizer, normalize
+from seqlstm.text.tokenizer import SubwordTokenizer, normalize
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MODEL_TYPES = ["unigram", "bpe", "char"]

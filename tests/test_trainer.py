@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqlstm.errors import CheckpointError
+from seqlstm.tasks.base import StepOutput
 from seqlstm.training import (
-    StepOutput,
     Trainer,
     TrainerConfig,
     TrainingDivergedError,

@@ -4,14 +4,14 @@ import pytest
 import torch
 from torch import nn
 
-import seqlstm.nn
-from seqlstm.embedding import SharedEmbedding
-from seqlstm.language_model import LanguageModelConfig, LSTMLanguageModel
-from seqlstm.tagger import BiLSTMCRFTagger, TaggerConfig
-from seqlstm.tokenizer import SubwordTokenizer
-from seqlstm.transfer import transfer_from_language_model
-from seqlstm.translator import Seq2SeqLSTM, TranslatorConfig
-from seqlstm.vocabulary import Vocabulary
+import seqlstm.layers.lstm
+from seqlstm.layers.embedding import SharedEmbedding
+from seqlstm.tasks.language_modeling.language_model import LanguageModelConfig, LSTMLanguageModel
+from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, TaggerConfig
+from seqlstm.tasks.transfer import transfer_from_language_model
+from seqlstm.tasks.translation.translator import Seq2SeqLSTM, TranslatorConfig
+from seqlstm.text.tokenizer import SubwordTokenizer
+from seqlstm.text.vocabulary import Vocabulary
 
 TEXTS = ["the quick brown fox jumps over the lazy dog", "pack my box with five dozen jugs"]
 LAYER = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
@@ -118,7 +118,7 @@ def test_an_lstm_without_biases_and_the_equations_lstm(tokenizer, lm):
     assert report[3] == "skipped encoder.bias_ih_l0 <- layers.0.lstm.bias_ih_l0: not in the target"
     assert [line.split()[0] for line in report] == ["copied"] * 3 + ["skipped"] * 2
 
-    ours = StandIn(tokenizer, lstm_class=seqlstm.nn.LSTM)
+    ours = StandIn(tokenizer, lstm_class=seqlstm.layers.lstm.LSTM)
     before = snapshot(ours)
     report = transfer_from_language_model(ours, lm)
     assert changed(before, ours) == set(check_copies(ours, lm, report))
@@ -138,7 +138,9 @@ def test_explicit_module_paths_and_missing_modules(tokenizer, lm):
     with pytest.raises(ValueError, match="Module has no SharedEmbedding to transfer into"):
         transfer_from_language_model(bare, lm)
     bare.embedding = SharedEmbedding(len(tokenizer), 12)
-    with pytest.raises(ValueError, match="has no torch.nn.LSTM or seqlstm.nn.LSTM to transfer"):
+    with pytest.raises(
+        ValueError, match="has no torch.nn.LSTM or seqlstm.layers.lstm.LSTM to transfer"
+    ):
         transfer_from_language_model(bare, lm)
 
 

@@ -5,13 +5,13 @@ import torch
 import torch.nn.functional as F
 
 from seqlstm.data import BucketedBatches
-from seqlstm.decoders import DecoderState
 from seqlstm.errors import DataError
+from seqlstm.layers.decoders import DecoderState
 from seqlstm.metrics import corpus_bleu
-from seqlstm.search import beam_search, greedy_search
-from seqlstm.tokenizer import SubwordTokenizer
+from seqlstm.tasks.translation.search import beam_search, greedy_search
+from seqlstm.tasks.translation.translator import Seq2SeqLSTM, TranslationBatch, TranslatorConfig
+from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.training import Trainer, TrainerConfig
-from seqlstm.translator import Seq2SeqLSTM, TranslationBatch, TranslatorConfig
 
 WORDS = [
     *("red", "blue", "green", "cat", "dog", "bird"),

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from seqlstm.language_model import LanguageModelConfig, LSTMLanguageModel
-from seqlstm.lm_data import encode_stream
-from seqlstm.tokenizer import SubwordTokenizer
+from seqlstm.data.streams import encode_stream
+from seqlstm.tasks.language_modeling.language_model import LanguageModelConfig, LSTMLanguageModel
+from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.viz import gate_activations, plot_attention, plot_gates
 
 TEXT = "ROMEO:\nBut soft, what light\n\nthrough yonder window breaks?"

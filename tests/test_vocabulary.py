@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from seqlstm.errors import CheckpointError
-from seqlstm.vocabulary import Vocabulary
+from seqlstm.text.vocabulary import Vocabulary
 
 
 def test_order_by_frequency_then_code_point():

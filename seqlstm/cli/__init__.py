@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 
-from seqlstm.cli import language_model, tagging, tokenizer, translation
+from seqlstm.cli import generate_commands, tag_commands, tokenizer_commands, translate_commands
 from seqlstm.cli.command import Command, Evaluation
 from seqlstm.errors import CheckpointError, DataError
 
-_TASK_MODULES = (tokenizer, tagging, language_model, translation)
+_TASK_MODULES = (tokenizer_commands, tag_commands, generate_commands, translate_commands)
 
 EVALUATIONS: list[Evaluation] = [
     evaluation for module in _TASK_MODULES for evaluation in getattr(module, "EVALUATIONS", [])

@@ -26,7 +26,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
 from seqlstm.data.readers import iter_lines, read_conll, read_parallel, read_text
 from seqlstm.errors import DataError
-from seqlstm.tag_schemes import SCHEMES, convert_tags, detect_scheme
+from seqlstm.text.tag_schemes import SCHEMES, convert_tags, detect_scheme
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from seqlstm.errors import DataError
-from seqlstm.tag_schemes import SCHEMES, convert_tags, detect_scheme, split_tag
+from seqlstm.text.tag_schemes import SCHEMES, convert_tags, detect_scheme, split_tag
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def read_conll(
     (each a list as long as the sentence), when ``columns=True``.
 
     The labels are chunk tags converted from ``scheme_from`` (``"auto"``: detected over the
-    whole file with :func:`seqlstm.tag_schemes.detect_scheme`) to ``scheme_to``; with
+    whole file with :func:`seqlstm.text.tag_schemes.detect_scheme`) to ``scheme_to``; with
     ``scheme_to=None`` they are kept as they are, which is what POS or other non-chunk labels
     need. Raises DataError, naming the file and line, for a wrong number of columns, a label
     that is not a tag of the scheme, bad UTF-8, or a file without any sentence.

@@ -1,8 +1,8 @@
 """Evaluation metrics: conlleval entity F1, sacreBLEU BLEU/chrF, perplexity and bits per char."""
 
+from seqlstm.metrics.bleu import SacreScore, corpus_bleu, corpus_chrf
 from seqlstm.metrics.entity_f1 import ChunkScores, EntityScores, entity_f1
-from seqlstm.metrics.language_model import bits_per_character, perplexity, perplexity_per_word
-from seqlstm.metrics.translation import SacreScore, corpus_bleu, corpus_chrf
+from seqlstm.metrics.perplexity import bits_per_character, perplexity, perplexity_per_word
 
 __all__ = [
     "ChunkScores",

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from seqlstm.errors import DataError
-from seqlstm.tag_schemes import split_tag, tag_chunks
+from seqlstm.text.tag_schemes import split_tag, tag_chunks
 
 SCHEMES = ("IOB1", "IOB2", "IOBES")
 _PREFIXES = {"IOB1": "BI", "IOB2": "BI", "IOBES": "BIES"}

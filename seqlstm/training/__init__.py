@@ -4,7 +4,6 @@ from seqlstm.training.checkpoint import CheckpointManager, seed_everything
 from seqlstm.training.distributed import DistributedContext
 from seqlstm.training.trainer import (
     BatchSource,
-    StepOutput,
     Trainer,
     TrainerConfig,
     TrainingDivergedError,
@@ -14,7 +13,6 @@ __all__ = [
     "BatchSource",
     "CheckpointManager",
     "DistributedContext",
-    "StepOutput",
     "Trainer",
     "TrainerConfig",
     "TrainingDivergedError",

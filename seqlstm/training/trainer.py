@@ -52,6 +52,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from seqlstm.errors import CheckpointError
+from seqlstm.tasks.base import StepOutput, move_to_device
 from seqlstm.training.checkpoint import (
     CheckpointManager,
     capture_rng_state,
@@ -78,14 +79,6 @@ logger = logging.getLogger(__name__)
 
 class TrainingDivergedError(FloatingPointError):
     """The training loss became NaN or infinite."""
-
-
-@dataclass
-class StepOutput:
-    """What ``step_fn`` returns for one micro-batch."""
-
-    loss: torch.Tensor  # scalar: SUM of the per-token losses of the batch, not the mean
-    num_tokens: torch.Tensor | int  # how many tokens that sum is over
 
 
 class BatchSource(Protocol):
@@ -240,26 +233,6 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "fp32"
-
-
-def move_to_device(batch: Any, device: torch.device) -> Any:
-    """Move every tensor in a tensor / dict / list / tuple / namedtuple / dataclass batch."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {k: move_to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
-        return type(batch)(*(move_to_device(v, device) for v in batch))
-    if isinstance(batch, list | tuple):
-        return type(batch)(move_to_device(v, device) for v in batch)
-    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
-        changes = {
-            f.name: move_to_device(getattr(batch, f.name), device)
-            for f in dataclasses.fields(batch)
-            if f.init
-        }
-        return dataclasses.replace(batch, **changes)
-    return batch
 
 
 def _call_model(model: nn.Module, batch: Any) -> StepOutput:

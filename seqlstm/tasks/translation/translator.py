@@ -10,7 +10,7 @@
 
 Source and target share one SentencePiece tokenizer, so one embedding table can serve the
 source, the target and the output layer (`share_embeddings`, `tie_output`). Translation runs
-greedy or beam search (`seqlstm.search`) on batches of sentences sorted by length; a
+greedy or beam search (`seqlstm.tasks.translation.search`) on batches of sentences sorted by length; a
 sentence's translation does not depend on the other sentences of its batch or on padding.
 """
 
@@ -24,16 +24,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqlstm.attention import AttentionType, build_attention
 from seqlstm.data import lengths_to_mask, pad_sequences
-from seqlstm.decoders import AttentionDecoder, DecoderState
-from seqlstm.embedding import SharedEmbedding
-from seqlstm.encoders import BiLSTMEncoder
 from seqlstm.errors import DataError
+from seqlstm.layers.attention import AttentionType, build_attention
+from seqlstm.layers.decoders import AttentionDecoder, DecoderState
+from seqlstm.layers.embedding import SharedEmbedding
+from seqlstm.layers.encoders import BiLSTMEncoder
 from seqlstm.pretrained import PretrainedModel
-from seqlstm.search import Hypothesis, beam_search, greedy_search
-from seqlstm.tokenizer import SubwordTokenizer, normalize
-from seqlstm.training import StepOutput
+from seqlstm.tasks.base import StepOutput
+from seqlstm.tasks.translation.search import Hypothesis, beam_search, greedy_search
+from seqlstm.text.tokenizer import SubwordTokenizer, normalize
 
 # one (source ids, target ids) pair: source is `text EOS`, target is `BOS text EOS`
 Example = tuple[list[int], list[int]]

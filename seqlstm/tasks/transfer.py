@@ -17,7 +17,7 @@ What is copied, always with `copy_` (the target keeps its own tensors, nothing i
   one shared table; the tagger's table), when [V, E] matches;
 - the LM's first LSTM layer (`weight_ih_l0`, `weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0`) into
   the first layer, forward direction, of the target's first LSTM (`torch.nn.LSTM` or
-  `seqlstm.nn.LSTM`, found in registration order: the encoder of both models), tensor by
+  `seqlstm.layers.lstm.LSTM`, found in registration order: the encoder of both models), tensor by
   tensor where the shapes match. The backward direction stays as it is: the LM read left to
   right only. `weight_ih_l0` matches only when the encoder's input is the bare subword
   embedding (not so for a tagger with a character CNN or a word table).
@@ -35,14 +35,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from seqlstm import nn as seqlstm_nn
-from seqlstm.embedding import SharedEmbedding
-from seqlstm.language_model import LSTMLanguageModel
+from seqlstm.layers import lstm as seqlstm_lstm
+from seqlstm.layers.embedding import SharedEmbedding
+from seqlstm.tasks.language_modeling.language_model import LSTMLanguageModel
 
 logger = logging.getLogger(__name__)
 
-_LSTM_TYPES = (nn.LSTM, seqlstm_nn.LSTM)
-_LSTM_NAMES = "torch.nn.LSTM or seqlstm.nn.LSTM"
+_LSTM_TYPES = (nn.LSTM, seqlstm_lstm.LSTM)
+_LSTM_NAMES = "torch.nn.LSTM or seqlstm.layers.lstm.LSTM"
 _LAYER_TENSORS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 

@@ -56,7 +56,7 @@ def _translate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _translate(args: argparse.Namespace) -> None:
-    from seqlstm.translator import Seq2SeqLSTM
+    from seqlstm.tasks.translation.translator import Seq2SeqLSTM
 
     _check_decoding(args.beam, args.batch_size, args.n_best)
     model = load_model(Seq2SeqLSTM, args.model, args.device)
@@ -87,7 +87,7 @@ def _evaluate_arguments(group: argparse._ArgumentGroup) -> None:
 def _evaluate_mt(args: argparse.Namespace) -> None:
     from seqlstm.data import read_parallel
     from seqlstm.metrics import corpus_bleu, corpus_chrf
-    from seqlstm.translator import Seq2SeqLSTM
+    from seqlstm.tasks.translation.translator import Seq2SeqLSTM
 
     if args.src is None or args.ref is None:
         raise DataError(

@@ -3,7 +3,7 @@
     seqlstm tag --model DIR [--input FILE] [--format text|conll] [--output-format conll|jsonl]
 
 reads sentences from FILE or stdin: with ``--format text`` one raw sentence a line (split into
-words by seqlstm.word_tokenizer; a blank line is an empty sentence), with ``--format conll``
+words by seqlstm.text.words; a blank line is an empty sentence), with ``--format conll``
 one token a line in the first column, sentences separated by blank lines (``-DOCSTART-``
 lines are not sentences and are skipped). It writes CoNLL - each word, or each input line
 with its columns, followed by the predicted tag, and a blank line after every sentence - or
@@ -50,8 +50,8 @@ def _tag_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _tag(args: argparse.Namespace) -> None:
-    from seqlstm.tagger import BiLSTMCRFTagger
-    from seqlstm.word_tokenizer import tokenize
+    from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger
+    from seqlstm.text.words import tokenize
 
     tagger = load_model(BiLSTMCRFTagger, args.model, args.device)
     lines = input_lines(args.input)
@@ -91,7 +91,7 @@ def _tag(args: argparse.Namespace) -> None:
 
 def _evaluate_ner(args: argparse.Namespace) -> None:
     from seqlstm.data import read_conll
-    from seqlstm.tagger import BiLSTMCRFTagger, UnknownLabelError
+    from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, UnknownLabelError
 
     if args.data is None:
         raise DataError(

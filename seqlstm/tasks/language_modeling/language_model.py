@@ -27,12 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqlstm.embedding import SharedEmbedding
-from seqlstm.lm_data import LMBatch, encode_stream, evaluate_stream, token_nll
+from seqlstm.data.streams import LMBatch, encode_stream
+from seqlstm.layers.embedding import SharedEmbedding
 from seqlstm.metrics import bits_per_character, perplexity, perplexity_per_word
 from seqlstm.pretrained import PretrainedModel
-from seqlstm.tokenizer import SubwordTokenizer, normalize
-from seqlstm.training import StepOutput
+from seqlstm.tasks.base import StepOutput
+from seqlstm.tasks.language_modeling.tbptt import evaluate_stream, token_nll
+from seqlstm.text.tokenizer import SubwordTokenizer, normalize
 
 # One (h, c) pair per layer, each FloatTensor[1, B, H_layer].
 Hidden = list[tuple[Tensor, Tensor]]
@@ -150,7 +151,7 @@ class LSTMLanguageModel(PretrainedModel):
     """AWD-LSTM language model; see the module docstring for the architecture.
 
     forward(input_ids[B, T], hidden) -> (logits[B, T, V], hidden); `hidden` is carried from
-    one window to the next by the caller (`seqlstm.lm_data.TBPTTStep`, `evaluate_stream`).
+    one window to the next by the caller (`seqlstm.data.streams.TBPTTStep`, `evaluate_stream`).
     """
 
     config_class = LanguageModelConfig
@@ -205,7 +206,7 @@ class LSTMLanguageModel(PretrainedModel):
         """(summed nll and scored-token count of one window, the state after it).
 
         The state is returned as is, still attached to the graph; detach it before the next
-        window (`seqlstm.lm_data.detach_hidden`). Under DistributedDataParallel use
+        window (`seqlstm.data.streams.detach_hidden`). Under DistributedDataParallel use
         `TBPTTStep`, which calls the wrapped module instead of this method.
         """
         logits, hidden = self(batch.inputs, hidden)

@@ -38,7 +38,7 @@ def _train_tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _train_tokenizer(args: argparse.Namespace) -> None:
-    from seqlstm.tokenizer import SubwordTokenizer
+    from seqlstm.text.tokenizer import SubwordTokenizer
 
     tokenizer = SubwordTokenizer.train_from_files(
         args.input,

@@ -3,7 +3,7 @@
 Lample et al. (2016), "Neural Architectures for Named Entity Recognition", with the character
 CNN of Ma & Hovy (2016) and the shared SentencePiece subwords of this package:
 
-    the words of a sentence (tokens, or raw text split by seqlstm.word_tokenizer)
+    the words of a sentence (tokens, or raw text split by seqlstm.text.words)
     -> SharedEmbedding.words, per word:                            [B, W, D]
          its subwords' embeddings, pooled ("first" or "mean")         D_sub
            (optionally the subwords of the lowercased word)
@@ -24,7 +24,7 @@ CRF-scheme labels of the training data, plus ``O``; a tag whose label training n
 Document context. With ``config.context_words > 0`` the sentences given together to
 ``predict``/``tag``/``evaluate`` are read as consecutive text: the BiLSTM sees each sentence
 between up to that many words of its neighbours, and emissions and CRF cover the sentence
-alone (seqlstm.tagger_context, which also has the training windows). Tag unrelated sentences
+alone (seqlstm.tasks.tagging.context, which also has the training windows). Tag unrelated sentences
 in separate calls. Context costs time: each sentence is read with its neighbours, so 60 words
 of context tag about 5x fewer sentences a second than none. The setting only shapes inference
 (training reads windows), so ``tagger.config.context_words`` may be lowered after loading (to
@@ -52,24 +52,23 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from seqlstm.crf import LinearChainCRF
 from seqlstm.data import lengths_to_mask, pad_sequences
-from seqlstm.embedding import SharedEmbedding, load_word_vectors
-from seqlstm.encoders import BiLSTMEncoder
 from seqlstm.errors import DataError
+from seqlstm.layers.crf import LinearChainCRF
+from seqlstm.layers.embedding import SharedEmbedding, load_word_vectors
+from seqlstm.layers.encoders import BiLSTMEncoder
 from seqlstm.metrics import EntityScores, entity_f1
 from seqlstm.pretrained import PretrainedModel
-from seqlstm.tag_schemes import SCHEMES, convert_tags, tag_chunks
-from seqlstm.tagger_context import in_context
-from seqlstm.tokenizer import SubwordTokenizer
-from seqlstm.training import StepOutput
-from seqlstm.training.trainer import move_to_device
-from seqlstm.vocabulary import Vocabulary
-from seqlstm.word_tokenizer import tokenize
+from seqlstm.tasks.base import StepOutput, move_to_device
+from seqlstm.tasks.tagging.context import in_context
+from seqlstm.text.tag_schemes import SCHEMES, convert_tags, tag_chunks
+from seqlstm.text.tokenizer import SubwordTokenizer
+from seqlstm.text.vocabulary import Vocabulary
+from seqlstm.text.words import tokenize
 
 logger = logging.getLogger(__name__)
 
-# A sentence is raw text (split by seqlstm.word_tokenizer) or its list of words.
+# A sentence is raw text (split by seqlstm.text.words) or its list of words.
 Sentence = str | Sequence[str]
 
 # The CRF schemes in which "this entity is in the sentence" is a constraint on single
@@ -103,7 +102,7 @@ class TaggerConfig:
     num_layers: int = 1
     dropout: float = 0.5  # on the word features, on the BiLSTM outputs and between its layers
     # words of the neighbouring sentences the BiLSTM reads on each side of a sentence, when
-    # the sentences tagged together are consecutive text (seqlstm.tagger_context); 0: none
+    # the sentences tagged together are consecutive text (seqlstm.tasks.tagging.context); 0: none
     context_words: int = 0
 
     def subword_words(self, words: Sequence[str]) -> Sequence[str]:
@@ -142,7 +141,7 @@ class UnknownLabelError(DataError):
 @dataclass
 class TaggingExample:
     """One encoded sentence of W words and T subwords (`BiLSTMCRFTagger.encode`), or several
-    sentences joined (`seqlstm.tagger_context`), of which words target_start to
+    sentences joined (`seqlstm.tasks.tagging.context`), of which words target_start to
     target_start + target_length are scored."""
 
     length: int  # W
@@ -463,7 +462,7 @@ class BiLSTMCRFTagger(PretrainedModel):
     def predict(self, sentences: Sequence[Sentence], batch_size: int = 64) -> list[list[str]]:
         """The best tag sequence (config.scheme) of each sentence, in input order.
 
-        A sentence is a list of words or a raw string (split by seqlstm.word_tokenizer); an
+        A sentence is a list of words or a raw string (split by seqlstm.text.words); an
         empty one gets []. Sequences are always valid in config.scheme.
         """
         words, _ = self._split(sentences)
@@ -595,7 +594,7 @@ class BiLSTMCRFTagger(PretrainedModel):
         """(sentence indices, emissions [B, W, K], mask [B, W]) for batches of similar length.
 
         With config.context_words, the sentences are read as consecutive text, each with the
-        words of its neighbours (seqlstm.tagger_context).
+        words of its neighbours (seqlstm.tasks.tagging.context).
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from seqlstm.nn import LSTM
+from seqlstm.layers.lstm import LSTM
 from seqlstm.pretrained import PretrainedModel
 
 

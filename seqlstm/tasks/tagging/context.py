@@ -13,7 +13,7 @@ each word is read once an epoch, as with single sentences, and the CRF scores ev
 the window, so document context costs little extra training time. The window boundaries move
 every epoch, so every sentence is seen with context on both sides.
 
-The operations here work on encoded :class:`~seqlstm.tagger.TaggingExample`\\ s: cut out a
+The operations here work on encoded :class:`~seqlstm.tasks.tagging.tagger.TaggingExample`\\ s: cut out a
 span of words, join examples into one.
 """
 
@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from seqlstm.data.batching import rank_share, resolve_replicas
 
 if TYPE_CHECKING:
-    from seqlstm.tagger import BiLSTMCRFTagger, TaggingExample
+    from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, TaggingExample
 
 
 def slice_words(example: TaggingExample, start: int, end: int) -> TaggingExample:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from seqlstm.cli.command import Command, Evaluation, load_model
 
 if TYPE_CHECKING:
-    from seqlstm.tokenizer import SubwordTokenizer
+    from seqlstm.text.tokenizer import SubwordTokenizer
 
 
 def _at_least(minimum: float, kind: type) -> Callable[[str], float]:
@@ -76,7 +76,7 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _generate(args: argparse.Namespace) -> None:
-    from seqlstm.language_model import LSTMLanguageModel
+    from seqlstm.tasks.language_modeling.language_model import LSTMLanguageModel
 
     model = load_model(LSTMLanguageModel, args.model, args.device)
     unknown = unknown_characters(model.tokenizer, args.prompt)
@@ -113,7 +113,7 @@ def _evaluate_arguments(group: argparse._ArgumentGroup) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from seqlstm.data.readers import iter_lines
     from seqlstm.errors import DataError
-    from seqlstm.language_model import LSTMLanguageModel
+    from seqlstm.tasks.language_modeling.language_model import LSTMLanguageModel
 
     if args.data is None:
         raise DataError("evaluate --task lm needs --data FILE (UTF-8 text, one line per line)")

@@ -7,7 +7,7 @@ One decoder step, for N rows (sentences, or sentences x beams):
     c_t, w_t = attention(h_t, encoder states)   context vector and weights over the source
     a_t   = dropout(tanh(W_a [h_t ; c_t]))      attentional vector, the input of the output layer
 
-The three attention scores (`seqlstm.attention`) plug into the same step, as in Joey NMT.
+The three attention scores (`seqlstm.layers.attention`) plug into the same step, as in Joey NMT.
 Without input feeding x_t is the embedding alone. The initial LSTM state is a bridge from the
 encoder's final states: h_0 = tanh(W_h h_enc), c_0 = W_c c_enc, layer by layer when encoder
 and decoder have as many layers, otherwise the encoder's top layer for every decoder layer;
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from seqlstm.attention import Attention
+from seqlstm.layers.attention import Attention
 
 
 @dataclass

@@ -23,10 +23,10 @@ import torch
 from torch import Tensor, nn
 
 from seqlstm.errors import DataError
-from seqlstm.vocabulary import Vocabulary
+from seqlstm.text.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
-    from seqlstm.tokenizer import SubwordTokenizer
+    from seqlstm.text.tokenizer import SubwordTokenizer
 
 
 class CharCNN(nn.Module):

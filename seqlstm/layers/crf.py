@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from torchcrf import CRF
 
-from seqlstm import tag_schemes
+from seqlstm.text import tag_schemes
 
 # A forbidden transition scores this in the sum-product recursions (partition, marginals).
 # exp(-1e4) underflows to exactly 0 even in float64, so forbidden paths carry no probability;
@@ -76,7 +76,7 @@ class LinearChainCRF(nn.Module):
     def from_labels(cls, labels: Sequence[str], scheme: str) -> LinearChainCRF:
         """A CRF over ``labels`` (tag i is ``labels[i]``) constrained to valid ``scheme`` paths.
 
-        ``scheme`` is ``"IOB1"``, ``"IOB2"`` or ``"IOBES"``; see seqlstm.tag_schemes.
+        ``scheme`` is ``"IOB1"``, ``"IOB2"`` or ``"IOBES"``; see seqlstm.text.tag_schemes.
         """
         index = {label: i for i, label in enumerate(labels)}
         if len(index) != len(labels):

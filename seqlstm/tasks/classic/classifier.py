@@ -1,7 +1,7 @@
 """Sequence classification with an LSTM: read a sequence, pool its states, predict one class.
 
 The classic examples: an image read as a sequence of rows (MNIST as 28 steps of 28 pixels), or
-a sentence of token ids. The encoder is ``seqlstm.nn.LSTM`` (the equations, readable), whose
+a sentence of token ids. The encoder is ``seqlstm.layers.lstm.LSTM`` (the equations, readable), whose
 ``lengths`` argument makes padded batches behave exactly like unpadded sequences.
 """
 
@@ -13,9 +13,9 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from seqlstm.nn import LSTM
+from seqlstm.layers.lstm import LSTM
 from seqlstm.pretrained import PretrainedModel
-from seqlstm.tokenizer import SubwordTokenizer
+from seqlstm.text.tokenizer import SubwordTokenizer
 
 Pooling = Literal["last", "mean", "max"]
 

@@ -1,0 +1,1 @@
+"""The task models, all following the contract in ``seqlstm.tasks.base``."""

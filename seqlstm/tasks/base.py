@@ -1,0 +1,73 @@
+"""The task contract: what the Trainer and the experiment code know of a model.
+
+Every task model (``BiLSTMCRFTagger``, ``Seq2SeqLSTM``, ``LSTMLanguageModel``,
+``LSTMClassifier``, ``LSTMForecaster``) is a ``torch.nn.Module`` with the same shape:
+
+- ``encode(rows) -> examples``: rows (dicts with the columns ``seqlstm.data.load`` makes, or
+  the rows of a ``datasets.Dataset``) become the model's encoded examples;
+- ``collate(examples) -> batch``: examples become one padded batch of tensors;
+- ``forward(batch) -> StepOutput``: the SUM of the batch's per-token training losses and the
+  number of tokens it is over (the Trainer normalises, so accumulation and DDP are exact);
+- ``evaluate(rows) -> dict[str, float]``: the task's metrics on labelled rows;
+- ``save_pretrained(directory)`` / ``from_pretrained(directory)``: config JSON, safetensors
+  weights, tokenizer and vocabularies, never pickled.
+
+Each task also has its own ``predict``-style methods (``predict``/``tag``, ``translate``,
+``generate``, ``forecast``) with the signatures its users expect. Training and experiment code
+import this module only, never a concrete model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+Row = Mapping[str, Any]
+
+
+@dataclass
+class StepOutput:
+    """What ``step_fn`` returns for one micro-batch."""
+
+    loss: torch.Tensor  # scalar: SUM of the per-token losses of the batch, not the mean
+    num_tokens: torch.Tensor | int  # how many tokens that sum is over
+
+
+@runtime_checkable
+class TaskModel(Protocol):
+    """The contract of every task model (see the module docstring)."""
+
+    def encode(self, rows: Sequence[Row]) -> list[Any]: ...
+
+    def collate(self, examples: Sequence[Any]) -> Any: ...
+
+    def forward(self, batch: Any) -> StepOutput: ...
+
+    def evaluate(self, rows: Sequence[Row]) -> dict[str, float]: ...
+
+    def save_pretrained(self, directory: str | Path) -> Path: ...
+
+
+def move_to_device(batch: Any, device: torch.device) -> Any:
+    """Move every tensor in a tensor / dict / list / tuple / namedtuple / dataclass batch."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: move_to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return type(batch)(*(move_to_device(v, device) for v in batch))
+    if isinstance(batch, list | tuple):
+        return type(batch)(move_to_device(v, device) for v in batch)
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        changes = {
+            f.name: move_to_device(getattr(batch, f.name), device)
+            for f in dataclasses.fields(batch)
+            if f.init
+        }
+        return dataclasses.replace(batch, **changes)
+    return batch

@@ -1,0 +1,1 @@
+"""The classic LSTM examples: sequence classification and time-series forecasting."""

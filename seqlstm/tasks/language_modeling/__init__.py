@@ -1,0 +1,1 @@
+"""Language modelling: the AWD-LSTM language model and its truncated-BPTT steps."""

@@ -1,0 +1,1 @@
+"""Sequence labelling: the BiLSTM-CRF tagger and its document context."""

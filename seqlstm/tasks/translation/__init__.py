@@ -1,0 +1,1 @@
+"""Translation: the attention LSTM encoder-decoder and its batched search."""
