@@ -6,8 +6,8 @@
 
 Each image is a sequence of its rows: row t (its pixels scaled to [0, 1]) is the input at step
 t, so an 8x8 digit is 8 steps of 8 features and an MNIST digit 28 steps of 28. An
-``LSTMClassifier`` (``seqlstm.layers.lstm.LSTM`` + a linear head) classifies the state after the last
-row, which has to carry everything it saw about the digit's shape.
+``LSTMClassifier`` (``seqlstm.layers.lstm.LSTM`` + a linear head) classifies the state after
+the last row, which has to carry everything it saw about the digit's shape.
 
 Data: by default scikit-learn's bundled digits (1797 8x8 images, no download). The test set
 is a stratified 20% of them (``split_seed``, fixed across ``--seed``s, so runs with different

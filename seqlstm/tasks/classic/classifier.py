@@ -1,8 +1,8 @@
 """Sequence classification with an LSTM: read a sequence, pool its states, predict one class.
 
 The classic examples: an image read as a sequence of rows (MNIST as 28 steps of 28 pixels), or
-a sentence of token ids. The encoder is ``seqlstm.layers.lstm.LSTM`` (the equations, readable), whose
-``lengths`` argument makes padded batches behave exactly like unpadded sequences.
+a sentence of token ids. The encoder is ``seqlstm.layers.lstm.LSTM`` (the equations, readable),
+whose ``lengths`` argument makes padded batches behave exactly like unpadded sequences.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ each word is read once an epoch, as with single sentences, and the CRF scores ev
 the window, so document context costs little extra training time. The window boundaries move
 every epoch, so every sentence is seen with context on both sides.
 
-The operations here work on encoded :class:`~seqlstm.tasks.tagging.tagger.TaggingExample`\\ s: cut out a
-span of words, join examples into one.
+The operations here work on encoded
+:class:`~seqlstm.tasks.tagging.tagger.TaggingExample`\\ s: cut out a span of words, join examples
+into one.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@
 
 Source and target share one SentencePiece tokenizer, so one embedding table can serve the
 source, the target and the output layer (`share_embeddings`, `tie_output`). Translation runs
-greedy or beam search (`seqlstm.tasks.translation.search`) on batches of sentences sorted by length; a
-sentence's translation does not depend on the other sentences of its batch or on padding.
+greedy or beam search (`seqlstm.tasks.translation.search`) on batches of sentences sorted by
+length; a sentence's translation does not depend on the other sentences of its batch or on padding.
 """
 
 from __future__ import annotations

@@ -4,12 +4,13 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from locations import SHARED_DATA
 
 from seqlstm import cli
 from seqlstm.errors import DataError
 from seqlstm.text.tokenizer import SubwordTokenizer
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = SHARED_DATA
 TEXT = "\n".join(
     [
         "",

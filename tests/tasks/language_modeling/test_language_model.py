@@ -1,4 +1,4 @@
-"""Tests for seqlstm.tasks.language_modeling.language_model: the AWD-LSTM model, its metrics and generation."""
+"""LSTMLanguageModel: the AWD-LSTM model, its metrics and generation."""
 
 import math
 

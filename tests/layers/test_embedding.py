@@ -1,18 +1,15 @@
 """SharedEmbedding, CharCNN and load_word_vectors against brute force and hand-written values."""
 
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
+from locations import FIXTURES
 from torch import nn
 
 from seqlstm.errors import DataError
 from seqlstm.layers.embedding import CharCNN, SharedEmbedding, load_word_vectors
 from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.text.vocabulary import Vocabulary
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def _random_segmentation(generator: torch.Generator, batch: int, contiguous: bool):

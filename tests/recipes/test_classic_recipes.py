@@ -12,7 +12,6 @@ from seqlstm.errors import DataError
 from seqlstm.tasks.classic.classifier import LSTMClassifier
 from seqlstm.tasks.classic.forecaster import LSTMForecaster
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULT_KEYS = {
     "task",
     "dataset",

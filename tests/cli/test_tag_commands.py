@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from locations import FIXTURES
 
 from seqlstm import cli
 from seqlstm.data import BucketedBatches, read_conll
@@ -14,7 +15,6 @@ from seqlstm.text.tag_schemes import is_valid_sequence
 from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.training import Trainer, TrainerConfig
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TRAIN_FILE = FIXTURES / "ner_train.txt"
 
 

@@ -1,14 +1,13 @@
 import json
-from pathlib import Path
 
 import pytest
+from locations import ROOT
 
 from recipes import multi30k_translation
 from seqlstm.errors import DataError
 from seqlstm.metrics import corpus_bleu, corpus_chrf
 from seqlstm.tasks.translation.translator import Seq2SeqLSTM
 
-ROOT = Path(__file__).resolve().parents[1]
 MULTI30K = ROOT.parent / "shared" / "data" / "multi30k"
 
 pytestmark = pytest.mark.skipif(not MULTI30K.is_dir(), reason="shared data not present")

@@ -4,14 +4,14 @@ import json
 import pickle
 import random
 import unicodedata
-from pathlib import Path
 
 import pytest
+from locations import SHARED_DATA
 
 from seqlstm.errors import CheckpointError, DataError
 from seqlstm.text.tokenizer import SubwordTokenizer, normalize
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = SHARED_DATA
 MODEL_TYPES = ["unigram", "bpe", "char"]
 VOCAB_SIZE = {"unigram": 400, "bpe": 400, "char": 400}
 

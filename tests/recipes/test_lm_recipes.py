@@ -4,9 +4,9 @@ import importlib
 import json
 import math
 import random
-from pathlib import Path
 
 import pytest
+from locations import ROOT
 
 from recipes import tinyshakespeare_char_lm, wikitext2_lm
 from seqlstm.data.streams import text_lines
@@ -15,7 +15,6 @@ from seqlstm.experiment.recipe_args import parse_recipe_args
 from seqlstm.tasks.language_modeling.language_model import LSTMLanguageModel
 from seqlstm.text.tokenizer import normalize
 
-ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 SHAKESPEARE = DATA / "tinyshakespeare" / "input.txt"
 

@@ -1,13 +1,13 @@
 import random
-from pathlib import Path
 
 import pytest
+from locations import SHARED_DATA
 from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
 
 from seqlstm.errors import DataError
 from seqlstm.metrics import entity_f1
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = SHARED_DATA
 TYPES = ("PER", "LOC", "ORG")
 
 

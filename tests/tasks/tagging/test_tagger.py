@@ -2,10 +2,10 @@ import dataclasses
 import itertools
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
+from locations import FIXTURES
 
 from seqlstm.data import BucketedBatches, read_conll
 from seqlstm.errors import CheckpointError, DataError
@@ -22,7 +22,6 @@ from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.text.words import tokenize
 from seqlstm.training import Trainer, TrainerConfig
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TRAIN = read_conll(FIXTURES / "ner_train.txt")
 SENTENCES = [example["tokens"] for example in TRAIN]
 TAGS = [example["tags"] for example in TRAIN]

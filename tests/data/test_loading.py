@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
+from locations import SHARED_DATA
 
 from seqlstm.data import load, loading
 from seqlstm.data.loading import (
@@ -18,7 +19,6 @@ from seqlstm.data.loading import (
 from seqlstm.errors import DataError
 from seqlstm.text.tag_schemes import convert_tags, is_valid_sequence
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_shared_data = pytest.mark.skipif(
     not SHARED_DATA.is_dir(), reason=f"real data not found at {SHARED_DATA}"
 )

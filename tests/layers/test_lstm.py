@@ -1,4 +1,4 @@
-"""seqlstm.layers.lstm.LSTM / LSTMCell against torch.nn.LSTM / LSTMCell, gradcheck and the gate trace."""
+"""seqlstm.layers.lstm.LSTM / LSTMCell against torch.nn.LSTM / LSTMCell, gradcheck, gate traces."""
 
 import itertools
 

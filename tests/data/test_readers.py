@@ -4,14 +4,14 @@ import logging
 from pathlib import Path
 
 import pytest
+from locations import FIXTURES, SHARED_DATA
 
 from seqlstm.data import read_conll, read_parallel, read_text
 from seqlstm.data.readers import iter_lines
 from seqlstm.errors import DataError
 from seqlstm.text.tag_schemes import is_valid_sequence
 
-FIXTURE = Path(__file__).parent / "fixtures" / "data_conll_iob1.txt"
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+FIXTURE = FIXTURES / "data_conll_iob1.txt"
 needs_shared_data = pytest.mark.skipif(
     not SHARED_DATA.is_dir(), reason=f"real data not found at {SHARED_DATA}"
 )

@@ -1,14 +1,13 @@
 import json
-from pathlib import Path
 
 import pytest
+from locations import ROOT
 
 from recipes import conll2003_ner
 from seqlstm.data import read_conll
 from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger
 from seqlstm.text.tag_schemes import is_valid_sequence
 
-ROOT = Path(__file__).resolve().parents[1]
 CONLL = ROOT.parent / "shared" / "data" / "conll2003"
 
 
