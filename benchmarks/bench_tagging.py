@@ -19,7 +19,7 @@ numbers are those of a tagger that works. The full benchmark loads a trained mod
 - $SEQLSTM_TAGGER_MODEL if set, else runs/ner_cpu_seed1/model, written by
 `python recipes/conll2003_ner.py --preset cpu --data-dir ../shared/data/conll2003 --seed 1
 --out runs/ner_cpu_seed1` (45 minutes on one core) - and reports its parameter count, its
-config and the entity F1 (conlleval, as `model.evaluate` in the recipe) of the batch-256
+config and the entity F1 (conlleval, as `model.evaluate` computes it) of the batch-256
 predictions on the test set, as a check that it is a real one. The sentences are given in
 their order in the file, so a tagger with document context (`config_context_words`) reads
 each with its neighbours. Batching must not change the predictions:
@@ -199,8 +199,5 @@ def _tiny_random_model(rows: list[dict]) -> tuple[BiLSTMCRFTagger, dict]:
     tokenizer = SubwordTokenizer.train(texts, vocab_size=500, hard_vocab_limit=False, num_threads=1)
     torch.manual_seed(0)
     config = TaggerConfig(subword_dim=16, char_embedding_dim=8, char_filters=16, hidden_size=16)
-    train = rows[:QUICK_SENTENCES]
-    model = BiLSTMCRFTagger.build(
-        config, tokenizer, [row["tokens"] for row in train], [row["tags"] for row in train]
-    ).eval()
+    model = BiLSTMCRFTagger.build(config, tokenizer, rows[:QUICK_SENTENCES]).eval()
     return model, {"model": "tiny, randomly initialised (quick)", **_model_info(model)}

@@ -1,7 +1,7 @@
 """Subword LSTM language model (AWD-LSTM) on WikiText-2, reporting word-level perplexity.
 
     python recipes/wikitext2_lm.py                      # full, on a GPU
-    python recipes/wikitext2_lm.py --preset cpu         # a smaller model, ~1 hour on a CPU
+    python recipes/wikitext2_lm.py --preset cpu         # a smaller model, 3,000 steps on a CPU
     python recipes/wikitext2_lm.py --data-dir DIR       # wiki.train.raw, wiki.valid.raw,
                                                         # wiki.test.raw (any train*/valid*/test*)
 
@@ -25,41 +25,29 @@ Metrics, on validation and test (see `LSTMLanguageModel.evaluate`):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Literal
 
-import torch
-
 from seqlstm.data import load
-from seqlstm.data.streams import StreamBatches, encode_stream
-from seqlstm.errors import DataError
-from seqlstm.experiment.recipe_args import (
-    RunRecorder,
-    config_from,
-    parse_recipe_args,
-    resolve_device,
-    trainer_config,
-)
+from seqlstm.data.loading import SPLITS
+from seqlstm.data.streams import StreamBatches
+from seqlstm.experiment.recipe_args import config_from
+from seqlstm.experiment.run import RecipeRun, RunSettings, evaluate_on, split_rows
 from seqlstm.tasks.language_modeling.language_model import LanguageModelConfig, LSTMLanguageModel
-from seqlstm.tasks.language_modeling.tbptt import TBPTTStep
 from seqlstm.text.tokenizer import SubwordTokenizer
-from seqlstm.training import Trainer
 
 logger = logging.getLogger("wikitext2_lm")
 
 HUB_ID = "Salesforce/wikitext"
 HUB_CONFIG = "wikitext-2-raw-v1"
-COUNTS = ("tokens", "characters", "words")  # metrics that are counts (the Trainer makes floats)
 
 
 @dataclass
-class WikiTextConfig:
+class WikiTextConfig(RunSettings):
     """Every setting of the recipe; each is also a command-line option (--hidden-size ...)."""
 
-    # tokenizer
-    vocab_size: int = 16000
+    vocab_size: int = 16000  # of the tokenizer
     tokenizer_type: Literal["unigram", "bpe"] = "unigram"
     # model (see LanguageModelConfig; the defaults are AWD-LSTM's, tied weights)
     embedding_dim: int = 400
@@ -70,128 +58,60 @@ class WikiTextConfig:
     dropout_hidden: float = 0.2
     dropout_output: float = 0.4
     weight_drop: float = 0.5
-    # training
-    batch_size: int = 80
+    batch_size: int = 80  # training
     bptt: int = 70
     lr: float = 2e-3
     weight_decay: float = 1.2e-6
     grad_clip: float = 0.25
     max_epochs: int | None = 150
-    max_steps: int | None = None
-    max_time_minutes: float | None = None
-    eval_every_steps: int | None = None  # None: after every epoch
     lr_patience: int = 2
     early_stopping_patience: int | None = 10
     eval_batch_size: int = 10
     resume: bool = False  # continue from the checkpoints in OUT/trainer
-    threads: int | None = None  # torch CPU threads; None: torch's default (one per core)
-    # the sample printed at the end
-    sample_prompt: str = "The"
+    sample_prompt: str = "The"  # the sample printed at the end
     sample_tokens: int = 100
     sample_temperature: float = 0.8
 
 
+# fmt: off
 PRESETS = {
     "full": {},
-    "cpu": {
-        "vocab_size": 8000,
-        "embedding_dim": 256,
-        "hidden_size": 512,
-        "num_layers": 2,
-        "dropout_input": 0.4,
-        "dropout_output": 0.3,
-        "weight_drop": 0.3,
-        "batch_size": 32,
-        "max_epochs": None,
-        "max_steps": 3000,
-        "eval_every_steps": 500,
-        "threads": 1,  # two threads were 2.6x slower on a busy 2-core machine
-        "device": "cpu",
-    },
-    "smoke": {
-        "vocab_size": 400,
-        "embedding_dim": 16,
-        "hidden_size": 24,
-        "num_layers": 2,
-        "batch_size": 4,
-        "bptt": 16,
-        "lr": 1e-2,
-        "max_epochs": None,
-        "max_steps": 30,
-        "eval_every_steps": 15,
-        "sample_tokens": 10,
-        "device": "cpu",
-    },
+    # one thread, as in the Tiny Shakespeare cpu preset (docs/RESULTS.md says why)
+    "cpu": {"vocab_size": 8000, "embedding_dim": 256, "hidden_size": 512, "num_layers": 2,
+            "dropout_input": 0.4, "dropout_output": 0.3, "weight_drop": 0.3, "batch_size": 32,
+            "max_epochs": None, "max_steps": 3000, "eval_every_steps": 500, "threads": 1,
+            "device": "cpu"},
+    "smoke": {"vocab_size": 400, "embedding_dim": 16, "hidden_size": 24, "num_layers": 2,
+              "batch_size": 4, "bptt": 16, "lr": 1e-2, "max_epochs": None, "max_steps": 30,
+              "eval_every_steps": 15, "sample_tokens": 10, "device": "cpu"},
 }
+# fmt: on
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_recipe_args(WikiTextConfig, PRESETS, argv, "runs/wikitext2_lm", __doc__)
-    cfg = args.config
-    device = resolve_device(args.device)
-    source = args.data_dir if args.data_dir is not None else args.dataset or HUB_ID
+    run = RecipeRun.start(WikiTextConfig, PRESETS, argv, __doc__, "runs/wikitext2_lm")
+    cfg, source = run.config, run.source(HUB_ID)
     splits = load(source, "text", hub_config=HUB_CONFIG)
-    missing = {"train", "validation", "test"} - set(splits)
-    if missing:  # checked before RunRecorder creates OUT: bad data leaves nothing behind
-        raise DataError(
-            f"{source}: no {' or '.join(sorted(missing))} split; WikiText has all three"
-        )
-    lines = {name: list(splits[name]["text"]) for name in ("train", "validation", "test")}
-    digest = hashlib.sha256()
-    for name, texts in lines.items():
-        digest.update(f"{name}\0{''.join(texts)}\0".encode())
-
-    recorder = RunRecorder(args.out, "language model", str(source), cfg, args.seed, device)
-    torch.manual_seed(args.seed)
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
-
-    tokenizer = SubwordTokenizer.train(
-        lines["train"],
-        vocab_size=cfg.vocab_size,
-        model_type=cfg.tokenizer_type,
-        hard_vocab_limit=False,
+    rows = split_rows(splits, source, dict.fromkeys(SPLITS))  # a split missing: nothing written
+    run.begin("language model", source, rows)
+    train, valid, test = rows.values()
+    kind = {"model_type": cfg.tokenizer_type, "hard_vocab_limit": False}
+    tokenizer = SubwordTokenizer.train([row["text"] for row in train], cfg.vocab_size, **kind)
+    model = LSTMLanguageModel(config_from(LanguageModelConfig, cfg, tie_weights=True), tokenizer)
+    examples = model.encode(train)
+    tokens = sum(len(example) for example in examples)
+    logger.info("%d training lines, %d tokens, %d pieces", len(train), tokens, len(tokenizer))
+    batches = StreamBatches.from_examples(
+        examples, cfg.batch_size, cfg.bptt, tokenizer.pad_id, tokenizer.bos_id
     )
-    train_stream = encode_stream(tokenizer, lines["train"])
-    logger.info(
-        "%d training lines, %d tokens with a %d-piece %s tokenizer",
-        len(lines["train"]),
-        train_stream.numel(),
-        len(tokenizer),
-        cfg.tokenizer_type,
-    )
-    model_config = config_from(LanguageModelConfig, cfg, tie_weights=True)
-    model = LSTMLanguageModel(model_config, tokenizer)
-    logger.info("%s parameters", f"{sum(p.numel() for p in model.parameters()):,}")
-    batches = StreamBatches(
-        train_stream, cfg.batch_size, cfg.bptt, tokenizer.pad_id, tokenizer.bos_id
-    )
-
-    def evaluate(m: LSTMLanguageModel, split: str = "validation") -> dict[str, float]:
-        metrics = m.evaluate(lines[split], batch_size=cfg.eval_batch_size, bptt=cfg.bptt)
-        return {"loss": metrics["nll"], **metrics}
-
-    training_config = trainer_config(args, device)
-    best = Trainer(model, training_config, batches, TBPTTStep(), evaluate).fit()
-
-    # the best checkpoint's weights are back in the model, and `best` are its metrics
-    metrics = {
-        split: {k: int(v) if k in COUNTS else v for k, v in values.items() if k != "loss"}
-        for split, values in [("valid", best), ("test", evaluate(model, "test"))]
-    }
-    model.save_pretrained(args.out / "model")
-    sample = model.generate(
-        cfg.sample_prompt,
-        cfg.sample_tokens,
-        temperature=cfg.sample_temperature,
-        seed=args.seed,
-        multiline=True,
-    )
-    (args.out / "sample.txt").write_text(sample + "\n", encoding="utf-8")
-    print(f"--- sample ({cfg.sample_tokens} tokens, temperature {cfg.sample_temperature}) ---")
-    print(sample)
-    print("---")
-    return recorder.finish(metrics, digest.hexdigest())
+    reading = {"batch_size": cfg.eval_batch_size, "bptt": cfg.bptt}
+    best = run.fit(model, batches, evaluate_on(valid, **reading), metric="nll")
+    test_metrics = model.evaluate(test, **reading)
+    sampling = {"temperature": cfg.sample_temperature, "seed": run.seed, "multiline": True}
+    sample = model.generate(cfg.sample_prompt, cfg.sample_tokens, **sampling)
+    title = f"sample ({cfg.sample_tokens} tokens, temperature {cfg.sample_temperature})"
+    run.write_text("sample.txt", sample + "\n", title)
+    return run.finish({"valid": best, "test": test_metrics})
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def test_hidden_states_equal_the_language_models_own_lstm(model, layer):
     try:
         model.eval()
         with torch.no_grad():
-            model(ids)
+            model.logits(ids)
     finally:
         hook.remove()
         model.train()

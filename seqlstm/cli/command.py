@@ -41,7 +41,7 @@ def load_model(model_class: type, directory: Path, device: str):  # -> a Pretrai
     The caller imports ``model_class`` inside its command, which keeps torch out of
     ``seqlstm --help``.
     """
-    from seqlstm.experiment.recipe_args import resolve_device
+    from seqlstm.training.device import resolve_device
 
     try:
         target = resolve_device(device)

@@ -3,9 +3,10 @@
     seqlstm generate --model runs/tinyshakespeare_char_lm/model --prompt "ROMEO:" --seed 0
     seqlstm evaluate --task lm --model runs/wikitext2_lm/model --data wiki.test.raw
 
-Text is read and written line by line, as the models are trained (`encode_stream`): a line
-ends with EOS, which `generate` prints as a newline and goes on writing the next line
-(`--single-line` stops there instead). A prompt may be empty: the text then starts from BOS.
+Text is read and written line by line, as the models are trained (`LSTMLanguageModel.encode`
+frames each line as `BOS line EOS`): a line ends with EOS, which `generate` prints as a
+newline and goes on writing the next line (`--single-line` stops there instead). A prompt
+may be empty: the text then starts from BOS.
 
 Characters that the tokenizer has no piece for (an accented letter for a model trained on
 plain English, say) are not an error: SentencePiece's byte fallback reads them as their UTF-8

@@ -98,11 +98,9 @@ def _evaluate_ner(args: argparse.Namespace) -> None:
             "evaluate --task ner needs --data FILE (CoNLL: token first, gold tag last column)"
         )
     tagger = load_model(BiLSTMCRFTagger, args.model, args.device)
-    examples = read_conll(args.data, scheme_to=tagger.config.scheme)
-    sentences = [example["tokens"] for example in examples]
-    gold = [example["tags"] for example in examples]
+    rows = read_conll(args.data, scheme_to=tagger.config.scheme)
     try:
-        scores = tagger.evaluate(sentences, gold, batch_size=args.batch_size)
+        scores = tagger.entity_scores(rows, batch_size=args.batch_size)
     except UnknownLabelError as err:
         number, line = _conll_line(args.data, err.sentence, err.position)
         known = ", ".join(tagger.entity_types)

@@ -86,7 +86,6 @@ def _evaluate_arguments(group: argparse._ArgumentGroup) -> None:
 
 def _evaluate_mt(args: argparse.Namespace) -> None:
     from seqlstm.data import read_parallel
-    from seqlstm.metrics import corpus_bleu, corpus_chrf
     from seqlstm.tasks.translation.translator import Seq2SeqLSTM
 
     if args.src is None or args.ref is None:
@@ -99,14 +98,13 @@ def _evaluate_mt(args: argparse.Namespace) -> None:
     _check_decoding(args.beam, args.batch_size, 1)
     pairs = read_parallel(args.src, args.ref)  # DataError naming both files if misaligned
     model = load_model(Seq2SeqLSTM, args.model, args.device)
-    hypotheses = model.translate(
-        [src for src, _ in pairs],
+    scores = model.score(
+        [{"source": src, "target": ref} for src, ref in pairs],
         beam_size=args.beam,
-        length_penalty=args.length_penalty,
         batch_size=args.batch_size,
+        length_penalty=args.length_penalty,
     )
-    references = [ref for _, ref in pairs]
-    for score in (corpus_bleu(hypotheses, references), corpus_chrf(hypotheses, references)):
+    for score in (scores["bleu"], scores["chrf"]):
         print(score.summary)
         print(f"  signature: {score.signature}")
 

@@ -8,8 +8,9 @@ right after an EOS is trivial, so it is never scored and would only flatter the 
 `batchify` lays the stream out as B rows that are read left to right in parallel, and
 `StreamBatches` walks over them in windows of `bptt` steps (truncated backpropagation through
 time). The LSTM state at the end of one window is the initial state of the next one
-(`TBPTTStep`, `evaluate_stream`), so a row is modelled as one long sequence although gradients
-only flow back `bptt` steps.
+(`LSTMLanguageModel.forward`, `evaluate_stream`), so a row is modelled as one long sequence
+although gradients only flow back `bptt` steps. Under DDP the rows are shared out between the
+ranks by `seqlstm.data.batching`'s one replica/rank rule.
 
 Row b holds stream positions [b*L, (b+1)*L], one more than its L inputs: its last token is the
 first token of row b+1. Each stream token from position 1 on is therefore the target of exactly
@@ -29,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from seqlstm.data.batching import pad_sequences, rank_share, resolve_replicas
 from seqlstm.errors import DataError
 from seqlstm.text.tokenizer import SubwordTokenizer
 
@@ -36,16 +38,26 @@ from seqlstm.text.tokenizer import SubwordTokenizer
 IGNORE_INDEX = -100
 
 
-def encode_stream(tokenizer: SubwordTokenizer, texts: Iterable[str]) -> Tensor:
-    """All texts as one stream `BOS t1 EOS BOS t2 EOS ...`: LongTensor[N].
+def frame_texts(tokenizer: SubwordTokenizer, texts: Iterable[str]) -> list[Tensor]:
+    """Each text as `BOS ids EOS`: one LongTensor[n_i + 2] per text.
 
     Empty texts are kept (as `BOS EOS`): in line-based corpora such as WikiText an empty line is
     still a line break that the model has to predict.
     """
-    ids: list[int] = []
-    for text in texts:
-        ids.extend(tokenizer.encode(text, add_bos=True, add_eos=True))
-    return torch.tensor(ids, dtype=torch.long)
+    framed = tokenizer.encode_batch(list(texts), add_bos=True, add_eos=True)
+    return [torch.tensor(ids, dtype=torch.long) for ids in framed]
+
+
+def join_stream(examples: Sequence[Tensor | Sequence[int]]) -> Tensor:
+    """Framed texts (`frame_texts`) laid end to end as one stream: LongTensor[N]."""
+    if not examples:
+        return torch.zeros(0, dtype=torch.long)
+    return torch.cat([torch.as_tensor(example, dtype=torch.long) for example in examples])
+
+
+def encode_stream(tokenizer: SubwordTokenizer, texts: Iterable[str]) -> Tensor:
+    """All texts as one stream `BOS t1 EOS BOS t2 EOS ...`: LongTensor[N]."""
+    return join_stream(frame_texts(tokenizer, texts))
 
 
 def text_lines(text: str) -> list[str]:
@@ -92,6 +104,10 @@ def _targets(rows: Tensor, unscored_ids: Sequence[int]) -> Tensor:
     return targets
 
 
+def _unscored(pad_id: int, bos_id: int | None) -> list[int]:
+    return [pad_id] if bos_id is None else [pad_id, bos_id]
+
+
 @dataclass
 class LMBatch:
     """One truncated-BPTT window of B parallel streams.
@@ -107,13 +123,38 @@ class LMBatch:
     position: int
 
 
+def text_batch(
+    examples: Sequence[Tensor | Sequence[int]], pad_id: int, bos_id: int | None = None
+) -> LMBatch:
+    """Framed texts as one window of their own, a row each, read from the zero state.
+
+    Row b is example b without its last token, right-padded with pad_id: inputs and targets
+    LongTensor[B, max_len - 1], position 0. Each text is scored on its own (no state carried
+    in from another text); padding and BOS are not scored. An example needs >= 2 tokens.
+    """
+    if not examples:
+        raise DataError("a batch of texts needs at least one text")
+    short = [i for i, example in enumerate(examples) if len(example) < 2]
+    if short:
+        raise DataError(
+            f"example {short[0]} has fewer than 2 tokens; a framed text is at least BOS EOS"
+        )
+    rows, _ = pad_sequences(examples, pad_id)
+    return LMBatch(
+        inputs=rows[:, :-1], targets=_targets(rows, _unscored(pad_id, bos_id)), position=0
+    )
+
+
 class StreamBatches:
     """Truncated-BPTT windows over a token stream; the Trainer's `BatchSource`.
 
-    The stream is cut into batch_size * num_replicas rows and this rank reads its own
-    batch_size of them, so all ranks step through the same number of windows. The windows
-    are the same in every epoch: the order of a stream cannot be shuffled without destroying
-    what the carried state models (epoch(e) is trivially deterministic in e).
+    The stream is cut into batch_size * num_replicas rows and rank r reads rows r,
+    r + num_replicas, ... of them (`seqlstm.data.batching.rank_share`), batch_size rows, so
+    all ranks step through the same number of windows and together read the stream once.
+    num_replicas and rank default to the torch.distributed process group, or (1, 0) outside
+    one (`resolve_replicas`). The windows are the same in every epoch: the order of a stream
+    cannot be shuffled without destroying what the carried state models (epoch(e) is
+    trivially deterministic in e).
     """
 
     def __init__(
@@ -123,19 +164,32 @@ class StreamBatches:
         bptt: int,
         pad_id: int,
         bos_id: int | None = None,
-        num_replicas: int = 1,
-        rank: int = 0,
+        num_replicas: int | None = None,
+        rank: int | None = None,
     ) -> None:
         if bptt < 1:
             raise ValueError(f"bptt must be >= 1, got {bptt}")
-        if not 0 <= rank < num_replicas:
-            raise ValueError(f"rank must be in [0, {num_replicas}), got {rank}")
+        num_replicas, rank = resolve_replicas(num_replicas, rank)
         rows = batchify(token_ids, batch_size * num_replicas, pad_id)
-        rows = rows[rank * batch_size : (rank + 1) * batch_size]
+        rows = rows[rank_share(list(range(rows.size(0))), num_replicas, rank)]
         self.inputs = rows[:, :-1]
-        unscored = [pad_id] if bos_id is None else [pad_id, bos_id]
-        self.targets = _targets(rows, unscored)
+        self.targets = _targets(rows, _unscored(pad_id, bos_id))
         self.bptt = bptt
+
+    @classmethod
+    def from_examples(
+        cls,
+        examples: Sequence[Tensor | Sequence[int]],
+        batch_size: int,
+        bptt: int,
+        pad_id: int,
+        bos_id: int | None = None,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ) -> StreamBatches:
+        """Windows over framed texts (`LSTMLanguageModel.encode`) laid end to end, in order."""
+        stream = join_stream(examples)
+        return cls(stream, batch_size, bptt, pad_id, bos_id, num_replicas, rank)
 
     def __len__(self) -> int:
         return -(-self.inputs.size(1) // self.bptt)

@@ -1,17 +1,14 @@
-"""What every recipe shares: a CLI over its config dataclass, presets, logging and results files.
+"""A recipe's command line: every field of its config dataclass is an option.
 
 A recipe's settings are one dataclass with defaults. `parse_recipe_args` turns every field
 into an option (`--hidden-size 512` or `--hidden_size 512`) next to the common options
 
     --preset full|cpu|smoke   --dataset HUB_ID | --data-dir DIR   --out DIR   --seed N
-    --device auto|cpu|cuda
+    --device auto|cpu|cuda|mps
 
 and resolves each value with the precedence  dataclass default < preset < explicit option.
-`config_from` hands the fields that are TrainerConfig or model settings on to those configs,
-`trainer_config` adds the settings that every recipe trains with.
-`RunRecorder` times the run, logs to OUT/train.log and the console, and at the end writes
-OUT/results.json and OUT/results.md (printed too), with `hash_data` fingerprinting the data.
-Under torchrun only rank 0 should create a RunRecorder.
+`config_from` hands the fields that are model (or Trainer) settings on to those configs.
+What a run does with the result is `seqlstm.experiment.run`.
 """
 
 from __future__ import annotations
@@ -19,27 +16,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
-import hashlib
-import json
-import logging
-import os
-import sys
-import time
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
-
-import torch
-
-from seqlstm.errors import DataError
-from seqlstm.training import TrainerConfig
 
 C = TypeVar("C")
 T = TypeVar("T")
 
-DEVICES = ("auto", "cpu", "cuda")
+# the names seqlstm.training.device.resolve_device understands (cuda:N aside)
+DEVICES = ("auto", "cpu", "cuda", "mps")
 # The common options other than --preset, which presets may also set.
 _COMMON = ("dataset", "data_dir", "out", "seed", "device")
 _NONE_WORDS = ("none", "null")
@@ -89,7 +76,12 @@ def parse_recipe_args(
         elif field.default_factory is not dataclasses.MISSING:
             defaults[field.name] = field.default_factory()
 
-    parser = argparse.ArgumentParser(description=description, allow_abbrev=False)
+    # the description keeps its layout: a recipe's docstring opens with example commands
+    parser = argparse.ArgumentParser(
+        description=description,
+        allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     common = parser.add_argument_group("common options")
     default_preset = "full" if "full" in presets else None
     common.add_argument(
@@ -162,15 +154,6 @@ def parse_recipe_args(
     )
 
 
-def resolve_device(device: str) -> torch.device:
-    """torch.device for --device: "auto" is CUDA when available, else the CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was given but torch sees no CUDA device")
-    return torch.device(device)
-
-
 def config_from(config_class: type[T], cfg: Any, **fixed: Any) -> T:
     """A ``config_class`` (TrainerConfig, a model's config ...) built from a recipe's config:
     every field of the dataclass ``cfg`` whose name is a field of ``config_class`` (``lr``,
@@ -192,23 +175,6 @@ def config_from(config_class: type[T], cfg: Any, **fixed: Any) -> T:
             f"{sorted(twice)} are options of {type(cfg).__name__}; do not also fix them"
         )
     return config_class(**shared, **fixed)
-
-
-def trainer_config(args: RecipeArgs, device: torch.device, **fixed: Any) -> TrainerConfig:
-    """What every recipe trains with: the TrainerConfig fields of ``args.config``, checkpoints
-    in OUT/trainer (the last one and the best), the best weights loaded back at the end, the
-    run's device and seed, no progress bar (train.log has the progress), and ``fixed``."""
-    return config_from(
-        TrainerConfig,
-        args.config,
-        output_dir=str(args.out / "trainer"),
-        load_best_at_end=True,
-        keep_last=1,
-        device=str(device),
-        seed=args.seed,
-        progress_bar=False,
-        **fixed,
-    )
 
 
 # --------------------------------------------------------------------------- CLI options
@@ -339,132 +305,3 @@ def _unknown_options_message(parser: argparse.ArgumentParser, extras: list[str])
             lines.append(f"did you mean {close[0]} instead of {extra}?")
     lines.append("valid options: " + " ".join(valid))
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- results
-
-
-def hash_data(paths: Iterable[str | os.PathLike]) -> str:
-    """SHA-256 over the contents of data files and directories (recursively), by name.
-
-    Each file contributes its name relative to the given path (a file: its own name; a file
-    in a given directory: "dir/sub/file") and the SHA-256 of its bytes, in sorted name order,
-    so the hash does not depend on where the data lives or on the order of `paths`.
-    """
-    entries: list[tuple[str, Path]] = []
-    for path in map(Path, paths):
-        if path.is_file():
-            entries.append((path.name, path))
-        elif path.is_dir():
-            files = (p for p in path.rglob("*") if p.is_file())
-            entries.extend((f"{path.name}/{p.relative_to(path).as_posix()}", p) for p in files)
-        else:
-            raise DataError(f"{path}: no such data file or directory to hash")
-    digest = hashlib.sha256()
-    for name, path in sorted(entries):
-        file_digest = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                file_digest.update(block)
-        digest.update(f"{name}\0{file_digest.hexdigest()}\n".encode())
-    return digest.hexdigest()
-
-
-class RunRecorder:
-    """Times one recipe run, logs to OUT/train.log and the console, writes the results files.
-
-    Creating it creates OUT and starts the clock; `finish` writes OUT/results.json and
-    OUT/results.md, prints the markdown and detaches the log handlers.
-    """
-
-    def __init__(
-        self,
-        out: str | os.PathLike,
-        task: str,
-        dataset: str,
-        config: Any,
-        seed: int,
-        device: str | torch.device,
-    ) -> None:
-        self.out = Path(out)
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.task, self.dataset, self.config = task, dataset, config
-        self.seed, self.device = seed, str(device)
-        self._handlers = _attach_log_handlers(self.out / "train.log")
-        self._start = time.perf_counter()
-
-    def finish(
-        self, metrics: Mapping[str, Mapping[str, float]], data_sha256: str
-    ) -> dict[str, Any]:
-        """Write the results files; metrics maps split ("valid", "test") to {name: value}."""
-        results = {
-            "task": self.task,
-            "dataset": self.dataset,
-            "metrics": {
-                split: {k: _number(v) for k, v in m.items()} for split, m in metrics.items()
-            },
-            # through JSON once, so the returned dict equals the file (tuples as lists, paths
-            # as strings)
-            "config": json.loads(json.dumps(dataclasses.asdict(self.config), default=str)),
-            "seed": self.seed,
-            "wall_time_s": round(time.perf_counter() - self._start, 3),
-            "device": self.device,
-            "data_sha256": data_sha256,
-        }
-        text = json.dumps(results, indent=2) + "\n"
-        (self.out / "results.json").write_text(text, encoding="utf-8")
-        markdown = results_markdown(results)
-        (self.out / "results.md").write_text(markdown, encoding="utf-8")
-        print(markdown, end="")
-        logging.getLogger(__name__).info("results written to %s", self.out / "results.json")
-        root = logging.getLogger()
-        for handler in self._handlers:
-            root.removeHandler(handler)
-            handler.close()
-        return results
-
-
-def _number(value: Any) -> int | float:
-    # metrics arrive as Python numbers, numpy scalars or 0-d tensors
-    if isinstance(value, torch.Tensor):
-        value = value.item()
-    return value if isinstance(value, int) and not isinstance(value, bool) else float(value)
-
-
-def _attach_log_handlers(log_file: Path) -> list[logging.Handler]:
-    """INFO and above from every logger to log_file (overwritten) and to stderr."""
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers: list[logging.Handler] = [
-        logging.FileHandler(log_file, mode="w", encoding="utf-8"),
-        logging.StreamHandler(sys.stderr),
-    ]
-    root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    for handler in handlers:
-        handler.setFormatter(formatter)
-        root.addHandler(handler)
-    return handlers
-
-
-def results_markdown(results: Mapping[str, Any]) -> str:
-    """results.json as markdown: a metric x split table, then the run and its config."""
-    splits = list(results["metrics"])
-    names = list(dict.fromkeys(name for split in splits for name in results["metrics"][split]))
-    lines = [f"# {results['task']} on {results['dataset']}", ""]
-    lines += ["| metric | " + " | ".join(splits) + " |", "| --- |" + " --- |" * len(splits)]
-    for name in names:
-        cells = [_cell(results["metrics"][split].get(name, "-")) for split in splits]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "| run | |", "| --- | --- |"]
-    lines.append(f"| seed | {results['seed']} |")
-    lines.append(f"| device | {results['device']} |")
-    lines.append(f"| wall time (s) | {results['wall_time_s']:.1f} |")
-    lines.append(f"| data sha256 | `{results['data_sha256']}` |")
-    lines += ["", "| config | |", "| --- | --- |"]
-    lines += [f"| {key} | {_cell(json.dumps(value))} |" for key, value in results["config"].items()]
-    return "\n".join(lines) + "\n"
-
-
-def _cell(value: Any) -> str:
-    text = f"{value:.4f}" if isinstance(value, float) else str(value)
-    return text.replace("|", "\\|")

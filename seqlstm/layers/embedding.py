@@ -10,20 +10,16 @@ where the last two are optional. Parameter names are stable, so one state_dict f
 model: `token_embedding.weight`, `char_cnn.embedding.weight`, `char_cnn.conv.weight`,
 `char_cnn.conv.bias`, `word_embedding.weight`.
 
-`load_word_vectors` reads pretrained vectors (GloVe or word2vec text) for the word table.
+Pretrained vectors for the word table (GloVe or word2vec text) are read by
+`seqlstm.data.word_vectors.load_word_vectors` and copied in with `init_word_embedding`.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor, nn
-
-from seqlstm.errors import DataError
-from seqlstm.text.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     from seqlstm.text.tokenizer import SubwordTokenizer
@@ -232,106 +228,3 @@ class SharedEmbedding(nn.Module):
         with torch.no_grad():
             self.word_embedding.weight.copy_(vectors)
         self.word_embedding.weight.requires_grad_(not freeze)
-
-
-def load_word_vectors(path: str | os.PathLike, vocab: Vocabulary, dim: int) -> tuple[Tensor, int]:
-    """Pretrained vectors for the tokens of vocab, from a GloVe or word2vec text file.
-
-    Format: one `token v1 ... v_dim` line per vector, space-separated; a first line of two
-    integers `N D` (word2vec text) is a header, checked against dim and the number of lines.
-    A token may contain spaces (as in glove.840B) when the field after it is not a number.
-    Lookup: the exact token, else its lowercase form; the first occurrence in the file wins.
-    Every line's field count is checked; the numbers are parsed on the lines that are used.
-    Rows found nowhere are drawn from N(0, s^2), s the std of the found values (torch's global
-    generator; seed it for reproducibility); the pad row is zero.
-
-    Returns (FloatTensor[len(vocab), dim], number of rows filled from the file). Raises
-    DataError with file, line and the expected dimension for a malformed line.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such vectors file")
-    rows = {token: i for i, token in enumerate(vocab.tokens)}
-    by_lower: dict[str, list[int]] = {}
-    for token, i in rows.items():
-        by_lower.setdefault(token.lower(), []).append(i)
-    exact: dict[int, Tensor] = {}
-    lowered: dict[int, Tensor] = {}
-    header_count = None
-    num_vectors = 0
-    with path.open("rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8").rstrip()
-            except UnicodeDecodeError:
-                raise DataError(
-                    f"{path}:{lineno}: not UTF-8 text (only the text formats of GloVe and "
-                    "word2vec are read, not word2vec binary)"
-                ) from None
-            if not line:
-                continue
-            fields = line.split(" ")
-            if lineno == 1 and len(fields) == 2 and all(x.isdigit() for x in fields):
-                header_count, header_dim = int(fields[0]), int(fields[1])
-                if header_dim != dim:
-                    raise DataError(
-                        f"{path}:1: header announces {header_dim}-dimensional vectors, "
-                        f"expected {dim}"
-                    )
-                continue
-            token, values = _split_vector_line(fields, dim, path, lineno)
-            num_vectors += 1
-            wanted_exact = token in rows and rows[token] not in exact
-            wanted_lower = any(i not in lowered for i in by_lower.get(token, ()))
-            if not (wanted_exact or wanted_lower):
-                continue
-            try:
-                vector = torch.tensor([float(v) for v in values])
-            except ValueError:
-                raise DataError(
-                    f"{path}:{lineno}: expected {dim} numbers after the token {token!r}, "
-                    f"found a non-number"
-                ) from None
-            if wanted_exact:
-                exact[rows[token]] = vector
-            for i in by_lower.get(token, ()):
-                lowered.setdefault(i, vector)
-    if header_count is not None and header_count != num_vectors:
-        raise DataError(
-            f"{path}: header announces {header_count} vectors but the file holds {num_vectors}"
-        )
-    found = {**lowered, **exact}  # an exact match beats a lowercase one
-    if vocab.pad_id is not None:
-        found.pop(vocab.pad_id, None)
-    if found:
-        values = torch.stack(list(found.values()))
-        std = values.std().item() if values.numel() > 1 else 1.0
-    else:
-        std = 1.0
-    table = torch.randn(len(vocab), dim) * std
-    for i, vector in found.items():
-        table[i] = vector
-    if vocab.pad_id is not None:
-        table[vocab.pad_id] = 0.0
-    return table, len(found)
-
-
-def _split_vector_line(
-    fields: list[str], dim: int, path: Path, lineno: int
-) -> tuple[str, list[str]]:
-    """(token, dim value strings) of one line; a token may hold spaces (glove.840B)."""
-    if len(fields) > dim + 1 and not _is_number(fields[1]):
-        fields = [" ".join(fields[:-dim]), *fields[-dim:]]
-    if len(fields) != dim + 1:
-        raise DataError(
-            f"{path}:{lineno}: expected a token and {dim} numbers, found {len(fields) - 1} values"
-        )
-    return fields[0], fields[1:]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

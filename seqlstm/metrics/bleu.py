@@ -49,6 +49,22 @@ def corpus_chrf(
     return SacreScore(score.score, str(chrf.get_signature()), str(score))
 
 
+def translation_scores(
+    hypotheses: Sequence[str], references: Sequence[str] | Sequence[Sequence[str]]
+) -> dict[str, SacreScore]:
+    """The translation task's scores of detokenized hypotheses, one per segment.
+
+    "bleu": cased BLEU with the 13a tokenizer; "chrf": chrF2 (character 6-grams, beta 2, no
+    word n-grams); "bleu_lowercase": BLEU of the lowercased text. references as for
+    `corpus_bleu`.
+    """
+    return {
+        "bleu": corpus_bleu(hypotheses, references),
+        "chrf": corpus_chrf(hypotheses, references),
+        "bleu_lowercase": corpus_bleu(hypotheses, references, lowercase=True),
+    }
+
+
 def _reference_streams(
     hypotheses: Sequence[str], references: Sequence[str] | Sequence[Sequence[str]]
 ) -> list[list[str]]:

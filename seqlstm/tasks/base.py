@@ -19,20 +19,24 @@ import this module only, never a concrete model.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
+from torch import nn
+
+from seqlstm.errors import DataError
 
 Row = Mapping[str, Any]
 
 
 @dataclass
 class StepOutput:
-    """What ``step_fn`` returns for one micro-batch."""
+    """What a task model's ``forward(batch)`` returns for one (micro-)batch."""
 
     loss: torch.Tensor  # scalar: SUM of the per-token losses of the batch, not the mean
     num_tokens: torch.Tensor | int  # how many tokens that sum is over
@@ -71,3 +75,42 @@ def move_to_device(batch: Any, device: torch.device) -> Any:
         }
         return dataclasses.replace(batch, **changes)
     return batch
+
+
+def numbered_rows(rows: Iterable[Row]) -> Iterator[tuple[int, Row]]:
+    """(number, row) for each row of ``rows``, numbered from 0 as a ``datasets.Dataset`` is.
+
+    A lone row or string given in place of the iterable, or a row that is not a mapping of
+    columns, is a DataError (a lone dict would otherwise be iterated as its column names).
+    """
+    if isinstance(rows, str | Mapping):
+        raise DataError(
+            "rows must be an iterable of rows (dicts or a datasets.Dataset), "
+            f"not one {type(rows).__name__}"
+        )
+    for number, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise DataError(
+                f"row {number}: expected a mapping of columns, got {type(row).__name__}"
+            )
+        yield number, row
+
+
+def column(row: Row, number: int, name: str) -> Any:
+    """``row[name]``; a missing column is a DataError naming the row and its columns."""
+    if name not in row:
+        raise DataError(f"row {number}: expected a {name!r} column, got columns {list(row)}")
+    return row[name]
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[None]:
+    """Inside the block ``model`` is in eval mode (no dropout) and autograd is off; its
+    training mode is restored after, so evaluating in the middle of training is harmless."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)

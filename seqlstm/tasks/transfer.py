@@ -6,7 +6,7 @@ with less data (the BiLSTM-CRF tagger, the Seq2Seq translator) that reads the sa
 start from those weights instead of random ones:
 
     lm = LSTMLanguageModel.from_pretrained("runs/wikitext2_lm/model")
-    tagger = BiLSTMCRFTagger(config, lm.tokenizer, labels=labels)
+    tagger = BiLSTMCRFTagger.build(config, lm.tokenizer, train_rows)
     for line in transfer_from_language_model(tagger, lm):
         print(line)                     # what was copied, what was skipped and why
 

@@ -1,6 +1,7 @@
-"""The shared training loop: Trainer, its config, checkpoints and DDP setup."""
+"""The shared training loop: Trainer, its config, checkpoints, DDP setup and the device rule."""
 
 from seqlstm.training.checkpoint import CheckpointManager, seed_everything
+from seqlstm.training.device import resolve_device
 from seqlstm.training.distributed import DistributedContext
 from seqlstm.training.trainer import (
     BatchSource,
@@ -16,5 +17,6 @@ __all__ = [
     "Trainer",
     "TrainerConfig",
     "TrainingDivergedError",
+    "resolve_device",
     "seed_everything",
 ]

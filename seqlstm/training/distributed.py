@@ -22,24 +22,11 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from seqlstm.training.device import resolve_device
+
 # Rank 0 evaluates while the others wait in a collective; the default NCCL timeout
 # (10 minutes) would kill a long validation pass.
 PROCESS_GROUP_TIMEOUT = timedelta(minutes=60)
-
-
-def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """``"auto"``: CUDA, then Apple MPS, then CPU; a bare ``"cuda"`` means ``cuda:LOCAL_RANK``."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            name = "cuda"
-        elif torch.backends.mps.is_available():
-            name = "mps"
-        else:
-            name = "cpu"
-    device = torch.device(name)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", local_rank)
-    return device
 
 
 @dataclass(frozen=True)

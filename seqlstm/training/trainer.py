@@ -1,10 +1,14 @@
-"""The one training loop behind the tagger, the translator and the language model.
+"""The one training loop behind every task model (tagger, translator, language model,
+classifier, forecaster).
 
-A task supplies a ``step_fn(module, batch) -> StepOutput`` that returns the SUM of its
-per-token losses and the number of tokens, and optionally an ``evaluate_fn(model) -> metrics``.
-The Trainer does the rest: device placement, DDP, mixed precision, gradient accumulation,
-clipping, warm-up and plateau LR schedules, weight averaging, early stopping, logging,
-checkpoints and resume.
+The Trainer knows a model only through the task protocol of ``seqlstm.tasks.base``: it calls
+``module(batch)`` on each batch of ``train_batches`` (DDP-wrapped under ``torchrun``) and
+gets a ``StepOutput`` with the SUM of the batch's per-token losses and the number of tokens.
+Whatever a task needs beyond one call per batch lives in its model's ``forward`` (the
+language model carries its LSTM state from window to window there). An optional
+``evaluate_fn(model) -> metrics`` gives the validation metrics. The Trainer does the rest:
+device placement, DDP, mixed precision, gradient accumulation, clipping, warm-up and plateau
+LR schedules, weight averaging, early stopping, logging, checkpoints and resume.
 
 Loss normalisation. Gradients are divided by the token count of the whole optimizer step
 (every accumulation micro-batch on every rank), so accumulation and DDP give exactly the
@@ -235,17 +239,14 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "fp32"
 
 
-def _call_model(model: nn.Module, batch: Any) -> StepOutput:
-    return model(batch)
-
-
 class Trainer:
-    """Train ``model`` on ``train_batches`` with ``step_fn``; see the module docstring.
+    """Train ``model`` on ``train_batches``; see the module docstring.
 
-    Under ``torchrun`` the Trainer joins the process group itself (and leaves it at the end of
-    :meth:`fit`); ``step_fn`` then receives the DDP-wrapped module, ``evaluate_fn`` the plain
-    model on rank 0 only, and only rank 0 logs and writes checkpoints. For resume, every rank
-    must see ``output_dir``.
+    ``model(batch)`` must return a ``StepOutput`` (the task protocol of ``seqlstm.tasks.base``)
+    for every batch that ``train_batches`` yields. Under ``torchrun`` the Trainer joins the
+    process group itself (and leaves it at the end of :meth:`fit`); the batches then go through
+    the DDP-wrapped module, ``evaluate_fn`` receives the plain model on rank 0 only, and only
+    rank 0 logs and writes checkpoints. For resume, every rank must see ``output_dir``.
     """
 
     def __init__(
@@ -253,12 +254,10 @@ class Trainer:
         model: nn.Module,
         config: TrainerConfig,
         train_batches: BatchSource,
-        step_fn: Callable[[nn.Module, Any], StepOutput] = _call_model,
         evaluate_fn: Callable[[nn.Module], dict[str, float]] | None = None,
-    ):
+    ) -> None:
         self.config = config
         self.train_batches = train_batches
-        self.step_fn = step_fn
         self.evaluate_fn = evaluate_fn
         self.context = DistributedContext.from_env(config.device)
         self._owns_process_group = init_distributed(self.context)
@@ -457,9 +456,12 @@ class Trainer:
             no_sync = self.module.no_sync() if distributed and i < count - 1 else None
             with no_sync or contextlib.nullcontext():
                 with self._autocast():
-                    out = self.step_fn(self.module, batch)
+                    out = self.module(batch)
                 if not isinstance(out, StepOutput) or out.loss.dim() != 0:
-                    raise TypeError("step_fn must return a StepOutput with a scalar summed loss")
+                    raise TypeError(
+                        f"{type(self.model).__name__}(batch) must return a StepOutput with a "
+                        f"scalar summed loss, got {type(out).__name__}"
+                    )
                 (self.scaler.scale(out.loss) if self.scaler else out.loss).backward()
             loss = out.loss.detach()
             loss_sum = loss if loss_sum is None else loss_sum + loss

@@ -4,11 +4,11 @@ import math
 
 import pytest
 import torch
-from lm_overfit import overfit
+from lm_overfit import overfit, recited_fraction
 
 from seqlstm import cli
 from seqlstm.cli.generate_commands import unknown_characters
-from seqlstm.data.streams import StreamBatches, encode_stream
+from seqlstm.data.streams import StreamBatches
 from seqlstm.tasks.language_modeling.language_model import LanguageModelConfig, LSTMLanguageModel
 from seqlstm.text.tokenizer import SubwordTokenizer
 
@@ -37,7 +37,7 @@ PROMPT = "Is this a dagger"
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    """A character model that learnt the passage by heart (2 s), saved: the classic Keras demo."""
+    """A character model that learnt the passage by heart, saved: the classic Keras demo."""
     tokenizer = SubwordTokenizer.train(LINES, vocab_size=400, model_type="char")
     torch.manual_seed(0)
     config = LanguageModelConfig(
@@ -52,8 +52,8 @@ def model_dir(tmp_path_factory):
         weight_drop=0.0,
     )
     model = LSTMLanguageModel(config, tokenizer)
-    stream = encode_stream(tokenizer, LINES)
-    batches = StreamBatches(stream, 2, 100, tokenizer.pad_id, tokenizer.bos_id)
+    examples = model.encode({"text": line} for line in LINES)
+    batches = StreamBatches.from_examples(examples, 2, 100, tokenizer.pad_id, tokenizer.bos_id)
     overfit(model, batches, epochs=150, lr=0.02)
     directory = tmp_path_factory.mktemp("macbeth") / "model"
     model.eval().save_pretrained(directory)
@@ -92,8 +92,14 @@ def test_generate_greedy_top_k_top_p_and_single_line(model_dir, model, capsys):
     assert run(capsys, *argv, "--temperature", 0)[1] == greedy + "\n"
     sampled = model.generate(PROMPT, 120, top_k=5, top_p=0.9, seed=3, multiline=True)
     assert run(capsys, *argv, "--top-k", 5, "--top-p", 0.9, "--seed", 3)[1] == sampled + "\n"
-    # it recites the passage, line breaks included; --single-line stops at the first one
-    assert greedy.startswith("\n".join(LINES[:2]) + "\n")
+    # It learnt the passage (a uniform guess costs log V > 5 nats) and recites it, line breaks
+    # included. Which part it recites after the prompt depends on the last bits of training
+    # (on one machine it went on with another passage), so only the margins are asserted.
+    assert model.evaluate(LINES)["nll"] < 0.7
+    continuation = greedy[len(PROMPT) :]
+    assert continuation.count("\n") >= 2
+    assert recited_fraction(continuation, MACBETH) >= 0.8
+    # --single-line stops at the first line break
     single = run(capsys, *argv, "--temperature", 0, "--single-line")[1]
     assert single == model.generate(PROMPT, 120, temperature=0) + "\n"
     assert single == greedy.split("\n")[0] + "\n"

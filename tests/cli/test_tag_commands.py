@@ -31,8 +31,8 @@ def model_dir(tmp_path_factory):
     config = TaggerConfig(
         subword_dim=16, char_embedding_dim=8, char_filters=16, hidden_size=16, dropout=0.0
     )
-    model = BiLSTMCRFTagger.build(config, tokenizer, sentences, tags)
-    encoded = model.encode(sentences, tags)
+    model = BiLSTMCRFTagger.build(config, tokenizer, examples)
+    encoded = model.encode(examples)
     batches = BucketedBatches(encoded, [e.length for e in encoded], model.collate, 10_000)
     directory = tmp_path_factory.mktemp("tagger")
     trainer_config = TrainerConfig(

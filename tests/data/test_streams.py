@@ -1,12 +1,20 @@
-"""Tests for seqlstm.data.streams: stream layout, BPTT windows, carried state, stream evaluation."""
+"""Tests for seqlstm.data.streams: framed texts, stream layout, BPTT windows, rank shares."""
 
 import pytest
 import torch
 
-from seqlstm.data.streams import IGNORE_INDEX, StreamBatches, batchify, encode_stream, text_lines
+import seqlstm.data.batching
+from seqlstm.data.streams import (
+    IGNORE_INDEX,
+    StreamBatches,
+    batchify,
+    encode_stream,
+    frame_texts,
+    join_stream,
+    text_batch,
+    text_lines,
+)
 from seqlstm.errors import DataError
-from seqlstm.tasks.language_modeling.language_model import LanguageModelConfig, LSTMLanguageModel
-from seqlstm.tasks.language_modeling.tbptt import TBPTTStep, evaluate_stream
 from seqlstm.text.tokenizer import SubwordTokenizer
 
 PAD, BOS, EOS = 0, 2, 3
@@ -16,16 +24,6 @@ TEXTS = ["the cat sat on the mat", "", "a dog ran after the cat", "the end"]
 @pytest.fixture(scope="module")
 def tokenizer():
     return SubwordTokenizer.train(TEXTS, vocab_size=300, model_type="char")
-
-
-def tiny_model(tokenizer, **overrides):
-    torch.manual_seed(0)
-    sizes = dict(embedding_dim=12, hidden_size=16, num_layers=2)
-    dropouts = dict(
-        dropout_embedding=0.1, dropout_input=0.2, dropout_hidden=0.2, dropout_output=0.2
-    )
-    config = LanguageModelConfig(**{**sizes, **dropouts, "weight_drop": 0.3, **overrides})
-    return LSTMLanguageModel(config, tokenizer)
 
 
 def test_batchify_by_hand():
@@ -93,14 +91,39 @@ def test_stream_shorter_than_one_window_is_one_short_window():
     assert window.targets.tolist() == [[6, 7]]
 
 
-def test_ranks_read_disjoint_rows_of_the_same_layout():
+def test_ranks_read_their_share_of_the_rows_of_one_layout():
     stream = torch.arange(10, 60)
-    whole = StreamBatches(stream, batch_size=4, bptt=3, pad_id=PAD)
-    ranks = [StreamBatches(stream, 2, 3, PAD, num_replicas=2, rank=r) for r in range(2)]
-    assert len(ranks[0]) == len(ranks[1]) == len(whole)
+    whole = StreamBatches(stream, batch_size=6, bptt=3, pad_id=PAD)
+    ranks = [StreamBatches(stream, 2, 3, PAD, num_replicas=3, rank=r) for r in range(3)]
+    assert len(ranks[0]) == len(ranks[1]) == len(ranks[2]) == len(whole)
     for full, *parts in zip(whole.epoch(0), *(r.epoch(0) for r in ranks), strict=True):
-        assert torch.equal(torch.cat([p.inputs for p in parts]), full.inputs)
-        assert torch.equal(torch.cat([p.targets for p in parts]), full.targets)
+        # rank r reads rows r and r + 3 of the six (batching.rank_share, the one rule)
+        for r, part in enumerate(parts):
+            assert torch.equal(part.inputs, full.inputs[[r, r + 3]])
+            assert torch.equal(part.targets, full.targets[[r, r + 3]])
+            assert part.position == full.position
+    with pytest.raises(ValueError, match=r"rank 2 is not in \[0, 2\)"):
+        StreamBatches(stream, 2, 3, PAD, num_replicas=2, rank=2)
+
+
+def test_replicas_and_rank_come_from_the_process_group_by_default(monkeypatch):
+    stream = torch.arange(10, 60)
+    alone = StreamBatches(stream, 2, 3, PAD)  # no process group: one replica
+    assert torch.equal(
+        alone.inputs, StreamBatches(stream, 2, 3, PAD, num_replicas=1, rank=0).inputs
+    )
+    # under torchrun the group tells each rank who it is (the LM recipes pass nothing)
+    dist = seqlstm.data.batching.dist
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(dist, "get_rank", lambda: 1)
+    second = StreamBatches(stream, 2, 3, PAD)
+    assert torch.equal(
+        second.inputs, StreamBatches(stream, 2, 3, PAD, num_replicas=2, rank=1).inputs
+    )
+    assert not torch.equal(
+        second.inputs, StreamBatches(stream, 2, 3, PAD, num_replicas=2, rank=0).inputs
+    )
 
 
 def test_encode_stream_frames_every_text(tokenizer):
@@ -110,6 +133,35 @@ def test_encode_stream_frames_every_text(tokenizer):
         expected += [BOS, *tokenizer.encode(text), EOS]
     assert stream.tolist() == expected
     assert stream.tolist().count(EOS) == len(TEXTS)  # the empty text is kept
+    framed = frame_texts(tokenizer, iter(TEXTS))
+    assert [f.tolist() for f in framed] == [[BOS, *tokenizer.encode(t), EOS] for t in TEXTS]
+    assert torch.equal(join_stream(framed), stream)
+    assert join_stream([]).tolist() == []
+
+
+def test_from_examples_lays_the_examples_end_to_end(tokenizer):
+    framed = frame_texts(tokenizer, TEXTS)
+    streamed = StreamBatches(encode_stream(tokenizer, TEXTS), 3, 4, PAD, BOS)
+    from_examples = StreamBatches.from_examples(framed, 3, 4, PAD, BOS, num_replicas=1, rank=0)
+    for a, b in zip(streamed.epoch(0), from_examples.epoch(0), strict=True):
+        assert torch.equal(a.inputs, b.inputs) and torch.equal(a.targets, b.targets)
+    as_lists = StreamBatches.from_examples([f.tolist() for f in framed], 3, 4, PAD, BOS)
+    assert torch.equal(as_lists.inputs, streamed.inputs)
+    with pytest.raises(DataError, match="0 token"):
+        StreamBatches.from_examples([], 3, 4, PAD, BOS)
+
+
+def test_text_batch_gives_each_text_a_row_from_position_zero():
+    batch = text_batch([[BOS, 7, 8, EOS], [BOS, EOS], torch.tensor([BOS, 9, EOS])], PAD, BOS)
+    assert batch.position == 0
+    # inputs are the rows but for their last column: EOS and padding may be read, never scored
+    assert batch.inputs.tolist() == [[BOS, 7, 8], [BOS, EOS, PAD], [BOS, 9, EOS]]
+    no = IGNORE_INDEX
+    assert batch.targets.tolist() == [[7, 8, EOS], [EOS, no, no], [9, EOS, no]]
+    with pytest.raises(DataError, match="example 1 has fewer than 2 tokens"):
+        text_batch([[BOS, EOS], [BOS]], PAD, BOS)
+    with pytest.raises(DataError, match="at least one text"):
+        text_batch([], PAD, BOS)
 
 
 @pytest.mark.parametrize(
@@ -127,40 +179,3 @@ def test_text_lines_gives_one_eos_per_newline(text, lines):
     # one character per newline: the count is exact when the text ends with a newline
     extra = 0 if text == "" or text.endswith("\n") else 1
     assert sum(len(line) + 1 for line in lines) == len(text) + extra
-
-
-def test_evaluate_stream_does_not_depend_on_bptt(tokenizer):
-    model = tiny_model(tokenizer)
-    model.train()
-    stream = encode_stream(tokenizer, TEXTS)
-    results = [evaluate_stream(model, stream, batch_size=3, bptt=b) for b in (1, 4, 1000)]
-    assert model.training  # the mode is restored
-    num_scored = sum(1 for t in stream[1:].tolist() if t != BOS)
-    for total_nll, num_tokens in results:
-        assert num_tokens == num_scored
-        assert total_nll == pytest.approx(results[0][0], rel=1e-5)
-
-
-def test_tbptt_step_carries_detached_state_and_resets_each_epoch(tokenizer):
-    model = tiny_model(tokenizer)
-    stream = encode_stream(tokenizer, TEXTS)
-    batches = StreamBatches(stream, 2, bptt=5, pad_id=PAD, bos_id=BOS)
-    step = TBPTTStep()
-    model.eval()
-    with torch.no_grad():
-        epochs = [[step(model, b) for b in batches.epoch(e)] for e in range(2)]
-    assert not any(t.requires_grad for pair in step.hidden for t in pair)
-    # carried through the epoch, the windows add up to one pass over the stream...
-    total_nll, num_tokens = evaluate_stream(model, stream, batch_size=2, bptt=1000)
-    assert sum(float(out.loss) for out in epochs[0]) == pytest.approx(total_nll, rel=1e-5)
-    assert sum(int(out.num_tokens) for out in epochs[0]) == num_tokens
-    # ...and the state is reset at the start of the next epoch, which repeats the first
-    for first, second in zip(*epochs, strict=True):
-        assert float(second.loss) == pytest.approx(float(first.loss), rel=1e-6)
-
-    # in training, gradients stop at the window boundary: backward works window after window
-    model.train()
-    for batch in batches.epoch(2):
-        out = step(model, batch)
-        (out.loss / out.num_tokens).backward()
-    assert model.decoder.weight.grad is not None

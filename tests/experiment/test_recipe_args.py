@@ -1,22 +1,10 @@
-import hashlib
-import json
-import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import pytest
-import torch
 
-from seqlstm.errors import DataError
-from seqlstm.experiment.recipe_args import (
-    RunRecorder,
-    config_from,
-    hash_data,
-    parse_recipe_args,
-    resolve_device,
-    trainer_config,
-)
+from seqlstm.experiment.recipe_args import config_from, parse_recipe_args
 from seqlstm.training import TrainerConfig
 
 
@@ -148,77 +136,6 @@ def test_bad_presets_and_required_fields(capsys):
     assert parse_recipe_args(NeedsPath, {}, ["--path", "p"]).config == NeedsPath("p")
 
 
-def test_hash_data_is_content_based(tmp_path):
-    copies = [tmp_path / "x" / "data", tmp_path / "y" / "deeper" / "data"]
-    for root in copies:
-        (root / "sub").mkdir(parents=True)
-        (root / "train.txt").write_text("x y z\n")
-        (root / "sub" / "test.txt").write_text("1 2\n")
-    # the same files under another parent hash the same: only names below it and bytes count
-    assert hash_data([copies[0]]) == hash_data([copies[1]])
-    train, test = copies[0] / "train.txt", copies[0] / "sub" / "test.txt"
-    assert hash_data([train, test]) == hash_data([test, train])
-    file_digest = hashlib.sha256(b"x y z\n").hexdigest()
-    assert hash_data([train]) == hashlib.sha256(f"train.txt\0{file_digest}\n".encode()).hexdigest()
-
-    before = hash_data([copies[1]])
-    (copies[1] / "sub" / "test.txt").write_text("1 3\n")
-    changed = hash_data([copies[1]])
-    assert changed != before
-    (copies[1] / "sub" / "test.txt").rename(copies[1] / "sub" / "valid.txt")
-    assert hash_data([copies[1]]) not in (before, changed)
-    with pytest.raises(DataError, match=r"missing.txt: no such data file"):
-        hash_data([tmp_path / "missing.txt"])
-
-
-def test_run_recorder_writes_results_and_log(tmp_path, capsys):
-    config = RecipeConfig(hidden_size=32, vectors=Path("v.txt"))
-    root_handlers = list(logging.getLogger().handlers)
-    recorder = RunRecorder(tmp_path / "run", "ner", "conll2003", config, 3, torch.device("cpu"))
-    logging.getLogger("seqlstm.test").info("epoch 1 done")
-    metrics = {
-        "valid": {"f1": 91.23456, "loss": torch.tensor(0.5)},
-        "test": {"f1": 88.0, "n_sentences": 3453},
-    }
-    results = recorder.finish(metrics, data_sha256="abc123")
-
-    written = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert written == results
-    assert set(written) == {
-        "task", "dataset", "metrics", "config", "seed", "wall_time_s", "device", "data_sha256",
-    }  # fmt: skip
-    assert written["metrics"] == {
-        "valid": {"f1": 91.23456, "loss": 0.5},
-        "test": {"f1": 88.0, "n_sentences": 3453},
-    }
-    assert written["config"] == json.loads(json.dumps(asdict(config), default=str))
-    assert (written["task"], written["dataset"], written["seed"]) == ("ner", "conll2003", 3)
-    assert written["device"] == "cpu" and written["data_sha256"] == "abc123"
-    assert written["wall_time_s"] >= 0
-
-    markdown = (tmp_path / "run" / "results.md").read_text()
-    assert "| metric | valid | test |" in markdown
-    assert "| f1 | 91.2346 | 88.0000 |" in markdown
-    assert "| loss | 0.5000 | - |" in markdown
-    assert "| n_sentences | - | 3453 |" in markdown
-    assert "| hidden_size | 32 |" in markdown and "| lr | 0.001 |" in markdown
-    assert "| layers | [2, 3] |" in markdown and '| vectors | "v.txt" |' in markdown
-    assert markdown in capsys.readouterr().out
-
-    log = (tmp_path / "run" / "train.log").read_text()
-    assert "epoch 1 done" in log and "results written to" in log
-    assert logging.getLogger().handlers == root_handlers  # detached after finish
-
-
-def test_resolve_device():
-    assert resolve_device("cpu") == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert resolve_device("auto").type == expected
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="no CUDA device"):
-            resolve_device("cuda")
-
-
 def test_help_shows_every_field_and_default(capsys):
     with pytest.raises(SystemExit):
         parse("--help")
@@ -257,29 +174,3 @@ def test_config_from_takes_the_shared_fields_and_the_fixed_values():
         config_from(TrainerConfig, cfg, lr=1.0)
     with pytest.raises(TypeError, match="no_such_setting"):
         config_from(TrainerConfig, cfg, no_such_setting=1)
-
-
-def test_trainer_config_adds_what_every_recipe_trains_with(tmp_path):
-    @dataclass
-    class TrainingRecipeConfig:
-        lr: float = 1e-3
-        hidden_size: int = 4
-
-    presets = {"full": {}, "cpu": {"lr": 0.01}}
-    argv = ["--preset", "cpu", "--out", str(tmp_path), "--seed", "7"]
-    args = parse_recipe_args(TrainingRecipeConfig, presets, argv, default_out="runs/test")
-    config = trainer_config(args, torch.device("cpu"), metric="f1")
-    expected = TrainerConfig(
-        output_dir=str(tmp_path / "trainer"),
-        lr=0.01,  # from the preset
-        seed=7,
-        device="cpu",
-        metric="f1",
-        load_best_at_end=True,
-        keep_last=1,
-        progress_bar=False,
-    )
-    assert config == expected
-    # a recipe whose config has a field that trainer_config sets itself is refused
-    with pytest.raises(TypeError, match=r"\['seed'\] are options of RecipeConfig"):
-        trainer_config(parse("--out", str(tmp_path)), torch.device("cpu"))

@@ -1,15 +1,12 @@
-"""SharedEmbedding, CharCNN and load_word_vectors against brute force and hand-written values."""
+"""SharedEmbedding and CharCNN against brute force and hand-written values."""
 
 import pytest
 import torch
 import torch.nn.functional as F
-from locations import FIXTURES
 from torch import nn
 
-from seqlstm.errors import DataError
-from seqlstm.layers.embedding import CharCNN, SharedEmbedding, load_word_vectors
+from seqlstm.layers.embedding import CharCNN, SharedEmbedding
 from seqlstm.text.tokenizer import SubwordTokenizer
-from seqlstm.text.vocabulary import Vocabulary
 
 
 def _random_segmentation(generator: torch.Generator, batch: int, contiguous: bool):
@@ -230,73 +227,9 @@ def test_from_tokenizer_with_encode_words():
     torch.testing.assert_close(out[0, 3], emb.token_embedding.weight[first_of_emoji])
 
 
-VOCAB = Vocabulary(
-    ["<pad>", "<unk>", "The", "the", "Paris", "Berlin", "BERLIN", "Köln", ",", ". . .", "gone"],
-    pad_token="<pad>",
-    unk_token="<unk>",
-)
-
-
-def _row(vocab: Vocabulary, token: str) -> int:
-    return vocab.index(token)
-
-
-def test_load_glove_vectors():
-    torch.manual_seed(0)
-    table, found = load_word_vectors(FIXTURES / "vectors_small.txt", VOCAB, 4)
-    assert table.shape == (len(VOCAB), 4)
-    the = torch.tensor([0.1, 0.2, 0.3, 0.4])
-    expected = {
-        "the": the,  # first occurrence wins over the later duplicate
-        "The": the,  # lowercase fallback
-        "Paris": torch.tensor([1.5, -1.5, 2.0, -2.0]),
-        "Berlin": torch.full((4,), 3.0),  # exact match beats the earlier lowercase line
-        "BERLIN": torch.full((4,), -3.0),
-        "Köln": torch.tensor([0.01, 0.02, 0.03, 0.04]),
-        ",": torch.tensor([-0.5, 0.25, 0.0, 1.0]),
-        ". . .": torch.full((4,), 0.7),  # a token with spaces, as in glove.840B
-    }
-    for token, vector in expected.items():
-        torch.testing.assert_close(table[_row(VOCAB, token)], vector)
-    assert found == len(expected)
-    assert torch.all(table[VOCAB.pad_id] == 0)
-    assert table[_row(VOCAB, "gone")].abs().sum() > 0  # random, not zero
-
-
-def test_load_word2vec_text_vectors():
-    table, found = load_word_vectors(FIXTURES / "emb_vectors_w2v.txt", VOCAB, 4)
-    assert found == 5  # the, The, Paris, Berlin, Köln
-    torch.testing.assert_close(table[_row(VOCAB, "Köln")], torch.tensor([0.01, 0.02, 0.03, 0.04]))
-    torch.testing.assert_close(table[_row(VOCAB, "Berlin")], torch.full((4,), 3.0))
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ("the 1 2 3 4\nparis 1 2 3\n", r"bad.txt:2: expected a token and 4 numbers, found 3"),
-        ("the 1 2 3 4 5\n", r"bad.txt:1: expected a token and 4 numbers, found 5"),
-        ("the 1 2 x 4\n", r"bad.txt:1: expected 4 numbers after the token 'the'"),
-        ("2 5\nthe 1 2 3 4 5\n", r"bad.txt:1: header announces 5-dimensional vectors, expected 4"),
-        ("3 4\nthe 1 2 3 4\n", r"bad.txt: header announces 3 vectors but the file holds 1"),
-    ],
-)
-def test_malformed_vector_files(tmp_path, content, message):
-    path = tmp_path / "bad.txt"
-    path.write_text(content, encoding="utf-8")
-    with pytest.raises(DataError, match=message):
-        load_word_vectors(path, VOCAB, 4)
-
-
-def test_binary_vectors_are_rejected(tmp_path):
-    path = tmp_path / "vectors.bin"
-    path.write_bytes(b"1 4\nthe \x00\x00\x80\xbf\xff\xfe\x00\x00\x00\x00\x00\x00\x00\x00\n")
-    with pytest.raises(DataError, match="vectors.bin:2: not UTF-8 .*binary"):
-        load_word_vectors(path, VOCAB, 4)
-
-
 def test_init_word_embedding_from_vectors():
-    table, _ = load_word_vectors(FIXTURES / "vectors_small.txt", VOCAB, 4)
-    emb = SharedEmbedding(30, 6, word_vocab_size=len(VOCAB), word_embedding_dim=4)
+    table = torch.randn(11, 4, generator=torch.Generator().manual_seed(0))
+    emb = SharedEmbedding(30, 6, word_vocab_size=11, word_embedding_dim=4)
     emb.init_word_embedding(table, freeze=True)
     assert torch.equal(emb.word_embedding.weight, table)
     assert not emb.word_embedding.weight.requires_grad

@@ -2,7 +2,7 @@ import pytest
 import sacrebleu
 
 from seqlstm.errors import DataError
-from seqlstm.metrics import corpus_bleu, corpus_chrf
+from seqlstm.metrics import corpus_bleu, corpus_chrf, translation_scores
 
 HYPS = [
     "a man in a red shirt is climbing a rock wall .",
@@ -54,6 +54,28 @@ def test_chrf_matches_sacrebleu(word_order):
 def test_perfect_hypotheses_score_100():
     assert corpus_bleu(REFS, REFS).score == pytest.approx(100.0)
     assert corpus_chrf(REFS, REFS).score == pytest.approx(100.0)
+
+
+def test_translation_scores_are_cased_bleu_chrf2_and_lowercased_bleu():
+    scores = translation_scores(HYPS, REFS)
+    metrics = {
+        "bleu": sacrebleu.BLEU(),
+        "chrf": sacrebleu.CHRF(),
+        "bleu_lowercase": sacrebleu.BLEU(lowercase=True),
+    }
+    assert list(scores) == list(metrics)
+    for name, metric in metrics.items():
+        theirs = metric.corpus_score(HYPS, [REFS])
+        assert scores[name].score == theirs.score, name
+        assert scores[name].signature == str(metric.get_signature())
+        assert scores[name].summary == str(theirs)
+    assert "case:mixed" in scores["bleu"].signature and "tok:13a" in scores["bleu"].signature
+    assert "case:lc" in scores["bleu_lowercase"].signature
+    assert "nc:6|nw:0" in scores["chrf"].signature  # chrF2: character 6-grams, no words
+    # some words differ from the references in case alone (A/a, The/the): lowercasing matches them
+    assert scores["bleu_lowercase"].score > scores["bleu"].score
+    with pytest.raises(DataError, match=r"reference stream 0 has 2 lines but there are 3 hyp"):
+        translation_scores(HYPS, REFS[:2])
 
 
 def test_line_count_mismatch_names_both_counts():

@@ -33,21 +33,23 @@ def load_model(directory: Path, model_class):
 
 
 def test_digits_split_is_stratified_and_fixed_across_seeds():
-    splits = digits_rows.load_images(digits_rows.DIGITS, digits_rows.DigitsConfig())
-    assert {name: len(y) for name, (_, y) in splits.items()} == {
+    rows = digits_rows.load_rows(digits_rows.DIGITS, digits_rows.DigitsConfig())
+    assert {name: len(split) for name, split in rows.items()} == {
         "train": 1293,
         "valid": 144,
         "test": 360,
     }
-    test_x, test_y = splits["test"]
+    test_x = torch.stack([row["inputs"] for row in rows["test"]])
+    test_y = torch.tensor([row["label"] for row in rows["test"]])
     assert test_x.shape == (360, 8, 8) and test_x.min() >= 0 and test_x.max() <= 1
     # stratified: 20% of each class, to within rounding
     from sklearn.datasets import load_digits
 
     per_class = np.bincount(load_digits().target)
     assert np.abs(torch.bincount(test_y).numpy() - 0.2 * per_class).max() < 1
-    again = digits_rows.load_images(digits_rows.DIGITS, digits_rows.DigitsConfig())
-    assert torch.equal(again["test"][0], test_x)
+    again = digits_rows.load_rows(digits_rows.DIGITS, digits_rows.DigitsConfig())
+    pairs = zip(again["test"], rows["test"], strict=True)
+    assert all(torch.equal(a["inputs"], b["inputs"]) for a, b in pairs)
 
 
 def test_digits_smoke_preset(tmp_path):
@@ -62,9 +64,11 @@ def test_digits_smoke_preset(tmp_path):
     assert 0.15 < test["accuracy"] <= 1.0 and test["loss"] > 0
     # the saved model is the one that was scored
     model = load_model(out / "model", LSTMClassifier)
-    cfg = digits_rows.DigitsConfig()
-    test_x, test_y = digits_rows.load_images(digits_rows.DIGITS, cfg)["test"]
-    accuracy = (model(test_x).argmax(-1) == test_y).float().mean().item()
+    rows = digits_rows.load_rows(digits_rows.DIGITS, digits_rows.DigitsConfig())["test"]
+    images = torch.stack([row["inputs"] for row in rows])
+    labels = torch.tensor([row["label"] for row in rows])
+    with torch.no_grad():
+        accuracy = (model.logits(images).argmax(-1) == labels).float().mean().item()
     assert accuracy == pytest.approx(test["accuracy"])
 
 
@@ -85,6 +89,15 @@ def test_random_shift_moves_each_image_by_at_most_one_pixel_with_zero_fill():
         seen.add(matches[0])
     assert len(seen) == 9  # every shift in [-1, 1] x [-1, 1], the identity included
     assert digits_rows.random_shift(images, 0) is images
+    # the same draws, and so the same images, as one gather over the padded batch
+    for shift in (1, 2):
+        torch.manual_seed(shift)
+        shifted = digits_rows.random_shift(images, shift)
+        torch.manual_seed(shift)
+        dy, dx = torch.randint(0, 2 * shift + 1, (2, 200, 1, 1))
+        padded = torch.nn.functional.pad(images, (shift,) * 4)
+        rows, columns = dy + torch.arange(5).view(1, 5, 1), dx + torch.arange(6).view(1, 1, 6)
+        assert torch.equal(shifted, padded[torch.arange(200).view(200, 1, 1), rows, columns])
     with pytest.raises(ValueError, match="max_shift"):
         digits_rows.random_shift(images, -1)
 
@@ -140,23 +153,27 @@ def test_co2_windows_and_baselines_by_brute_force():
     cfg = forecast.ForecastConfig()
     series, months, interpolated = forecast.monthly_co2()
     assert (len(series), months[0], months[-1], interpolated) == (526, "1958-03", "2001-12", 5)
-    splits = forecast.split_windows(series, cfg)
+    origins = forecast.split_origins(series, cfg)
     valid_start, test_start = 526 - 180, 526 - 120
-    assert int(splits["train"].first_target.max()) + 11 < valid_start
-    assert int(splits["valid"].first_target.min()) == valid_start
-    assert int(splits["valid"].first_target.max()) + 11 < test_start
-    assert splits["test"].first_target.tolist() == list(range(test_start, 526 - 11))
+    # every window whose 12 targets lie in one split, assigned to that split
+    assert origins["train"].tolist() == list(range(36, valid_start - 11))
+    assert origins["valid"].tolist() == list(range(valid_start, test_start - 11))
+    assert origins["test"].tolist() == list(range(test_start, 526 - 11))
 
-    test = splits["test"]
-    forecasts = forecast.baselines(series, test)
+    test = origins["test"]
+    rows = forecast.windows(series, test, cfg)
+    forecasts = forecast.baselines(series, test, cfg.horizon)
     y = series.tolist()
-    for m, t in enumerate(test.first_target.tolist()):
-        assert test.inputs[m, :, 0].tolist() == y[t - 36 : t]
+    for m, t in enumerate(test.tolist()):
+        assert rows[m]["window"].tolist() == y[t - 36 : t]
+        assert rows[m]["target"].tolist() == y[t : t + 12]
         for h in range(12):
-            assert forecasts["persistence"][m, h, 0] == y[t - 1]
-            assert forecasts["seasonal_naive"][m, h, 0] == y[t + h - 12]
+            assert forecasts["persistence"][m, h] == y[t - 1]
+            assert forecasts["seasonal_naive"][m, h] == y[t + h - 12]
             drift = y[t + h - 12] + (y[t - 1] - y[t - 13])
-            assert forecasts["seasonal_naive_drift"][m, h, 0].item() == pytest.approx(drift)
+            assert forecasts["seasonal_naive_drift"][m, h].item() == pytest.approx(drift)
+    with pytest.raises(DataError, match="no training window"):
+        forecast.split_origins(series[:200], cfg)
 
 
 def test_forecast_smoke_preset(tmp_path):
@@ -177,9 +194,12 @@ def test_forecast_smoke_preset(tmp_path):
     # the saved model (with its scaler) is the one that was scored
     model = load_model(out / "model", LSTMForecaster)
     series, _, _ = forecast.monthly_co2()
-    windows = forecast.split_windows(series, forecast.ForecastConfig())["test"]
+    cfg = forecast.ForecastConfig()
+    rows = forecast.windows(series, forecast.split_origins(series, cfg)["test"], cfg)
+    windows = torch.stack([row["window"] for row in rows]).unsqueeze(-1)
+    targets = torch.stack([row["target"] for row in rows]).unsqueeze(-1)
     with torch.no_grad():
-        mae = (model(windows.inputs) - windows.targets).abs().mean().item()
+        mae = (model.forecast(windows) - targets).abs().mean().item()
     assert mae == pytest.approx(test["mae"], rel=1e-5)
 
 

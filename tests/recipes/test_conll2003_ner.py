@@ -5,6 +5,8 @@ from locations import ROOT
 
 from recipes import conll2003_ner
 from seqlstm.data import read_conll
+from seqlstm.errors import DataError
+from seqlstm.experiment.recipe_args import parse_recipe_args
 from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger
 from seqlstm.text.tag_schemes import is_valid_sequence
 
@@ -17,21 +19,12 @@ def recipe():
 
 
 def test_presets_parse_and_name_only_config_fields(recipe):
-    args = recipe.parse_recipe_args(recipe.NERConfig, recipe.PRESETS, ["--preset", "cpu"])
+    args = parse_recipe_args(recipe.NERConfig, recipe.PRESETS, ["--preset", "cpu"])
     # a budget in epochs, not minutes: the same command trains the same model on any load
     assert args.config.max_time_minutes is None and args.config.max_epochs == 40
     assert args.device == "cpu" and args.config.word_vectors is None
-    full = recipe.parse_recipe_args(recipe.NERConfig, recipe.PRESETS, ["--hidden-size", "50"])
+    full = parse_recipe_args(recipe.NERConfig, recipe.PRESETS, ["--hidden-size", "50"])
     assert full.preset == "full" and full.config.hidden_size == 50
-
-
-def test_vectors_dimension(recipe, tmp_path):
-    glove = tmp_path / "glove.txt"
-    glove.write_text("the 0.1 0.2 0.3\n")
-    word2vec = tmp_path / "w2v.txt"
-    word2vec.write_text("1 5\nthe 1 2 3 4 5\n")
-    assert recipe.vectors_dimension(glove) == 3
-    assert recipe.vectors_dimension(word2vec) == 5
 
 
 @pytest.mark.skipif(not CONLL.is_dir(), reason="needs ../shared/data/conll2003")
@@ -52,7 +45,18 @@ def test_smoke_preset_runs_end_to_end_on_the_real_data(recipe, tmp_path):
     # the saved model is the one that was scored: its test F1 is the reported one
     model = BiLSTMCRFTagger.from_pretrained(out / "model")
     test = read_conll(CONLL / "test.txt")[: results["config"]["max_eval_sentences"]]
-    sentences, tags = [e["tokens"] for e in test], [e["tags"] for e in test]
-    scores = model.evaluate(sentences, tags)
-    assert scores.f1 == pytest.approx(results["metrics"]["test"]["f1"])
-    assert all(is_valid_sequence(p, "IOB2") for p in model.predict(sentences))
+    assert model.evaluate(test) == pytest.approx(results["metrics"]["test"])
+    predictions = model.predict([row["tokens"] for row in test])
+    assert all(is_valid_sequence(p, "IOB2") for p in predictions)
+
+
+def test_a_label_that_training_never_saw_fails_before_training(recipe, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.txt").write_text("EU B-ORG\nrejects O\n\nPeter B-PER\n")
+    (data / "valid.txt").write_text("Bonn B-LOC\n")
+    (data / "test.txt").write_text("Peter B-PER\n")
+    out = tmp_path / "run"
+    with pytest.raises(DataError, match="validation split, row 0"):
+        recipe.main(["--preset", "smoke", "--data-dir", str(data), "--out", str(out)])
+    assert not (out / "trainer").exists() and not (out / "model").exists()

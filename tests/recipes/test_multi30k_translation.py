@@ -5,6 +5,7 @@ from locations import ROOT
 
 from recipes import multi30k_translation
 from seqlstm.errors import DataError
+from seqlstm.experiment.run import data_fingerprint
 from seqlstm.metrics import corpus_bleu, corpus_chrf
 from seqlstm.tasks.translation.translator import Seq2SeqLSTM
 
@@ -38,8 +39,15 @@ def test_smoke_preset_end_to_end_on_multi30k(recipe, tmp_path):
     assert signatures["bleu"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")
     assert signatures["bleu_lowercase"].startswith("nrefs:1|case:lc|eff:no|tok:13a|")
     assert signatures["chrf"].startswith("nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|")
-    markdown = (out / "results.md").read_text()
-    assert all(signature in markdown for signature in signatures.values())
+    markdown = (out / "results.md").read_text()  # "|" escaped in a table cell
+    assert all(signature.replace("|", "\\|") in markdown for signature in signatures.values())
+    # the fingerprint is of the pairs read, as rows of the language columns
+    files = {"train": ("train", 400), "validation": ("val", 40), "test": ("test_2016_flickr", 40)}
+    pairs = {}
+    for split, (name, count) in files.items():
+        sides = (_lines(MULTI30K / f"{name}.{language}")[:count] for language in ("en", "de"))
+        pairs[split] = [{"en": en, "de": de} for en, de in zip(*sides, strict=True)]
+    assert results["data_sha256"] == data_fingerprint(pairs)
     assert (out / "train.log").read_text().count("valid {'bleu'") == 2  # steps 8 and 16
 
     # the scores are those of the saved translations against the first 40 test references
@@ -58,17 +66,9 @@ def test_smoke_preset_end_to_end_on_multi30k(recipe, tmp_path):
     assert model.translate(sources, beam_size=3) == hypotheses[:3]
 
 
-def test_data_fingerprint_is_of_the_pairs(recipe):
-    config = recipe.Multi30kConfig(train_pairs=5, valid_pairs=2, test_pairs=2)
-    pairs = recipe.read_pairs(MULTI30K, config)
-    assert [len(pairs[split][0]) for split in recipe.SPLITS] == [5, 2, 2]
-    assert pairs["test"][1][0] == _lines(MULTI30K / "test_2016_flickr.de")[0]
-    changed = {**pairs, "test": (pairs["test"][0], ["x", pairs["test"][1][1]])}
-    assert recipe.data_fingerprint(pairs) != recipe.data_fingerprint(changed)
-    assert recipe.data_fingerprint(pairs) == recipe.data_fingerprint(dict(pairs))
-
-
-def test_language_without_files_is_a_data_error(recipe):
-    config = recipe.Multi30kConfig(src="en", tgt="cs")
+def test_a_language_without_files_is_a_data_error_before_anything_is_written(recipe, tmp_path):
+    out = tmp_path / "run"
+    argv = ["--preset", "smoke", "--tgt", "cs", "--data-dir", str(MULTI30K), "--out", str(out)]
     with pytest.raises(DataError, match="cs"):
-        recipe.read_pairs(MULTI30K, config)
+        recipe.main(argv)
+    assert not out.exists()

@@ -36,6 +36,27 @@ class TinyLM(nn.Module):
         return StepOutput(loss, mask.sum())
 
 
+class FaultInjection:
+    """Mixed into a test model: training call ``crash_at`` of ``forward`` raises and training
+    call ``nan_at`` returns a NaN loss (calls in eval mode, i.e. evaluation, are not counted).
+    The Trainer calls nothing but ``model(batch)``, so faults are injected in the model."""
+
+    crash_at: int | None = None
+    nan_at: int | None = None
+    calls = 0
+
+    def forward(self, batch) -> StepOutput:
+        out = super().forward(batch)
+        if not self.training:
+            return out
+        self.calls += 1
+        if self.calls == self.crash_at:
+            raise RuntimeError("simulated crash")
+        if self.calls == self.nan_at:
+            return StepOutput(out.loss * math.nan, out.num_tokens)
+        return out
+
+
 def make_batch(lengths: list[int], seed: int, vocab: int = 11) -> dict:
     """Random token sequences of the given lengths, padded to the longest."""
     g = torch.Generator().manual_seed(seed)
@@ -92,6 +113,14 @@ class Scalar(nn.Module):
         return StepOutput(self.w * n, n)
 
 
+class FaultyLM(FaultInjection, TinyLM):
+    pass
+
+
+class FaultyScalar(FaultInjection, Scalar):
+    pass
+
+
 def scalar_config(tmp_path: Path, **overrides) -> TrainerConfig:
     settings = dict(
         output_dir=str(tmp_path),
@@ -143,20 +172,21 @@ def lm_evaluate(model: nn.Module) -> dict[str, float]:
     return {"loss": out.loss.item() / out.num_tokens.item()}
 
 
-def new_lm(init_seed: int) -> TinyLM:
+def new_lm(init_seed: int, crash_at: int | None = None) -> TinyLM:
     torch.manual_seed(init_seed)
-    return TinyLM()
+    # Without faults a FaultyLM is a TinyLM; every run uses this one class, which the
+    # checkpoints record and resume checks.
+    model = FaultyLM()
+    model.crash_at = crash_at
+    return model
 
 
-def train_lm(output_dir: Path, init_seed: int = 0, step_fn=None, **overrides) -> TinyLM:
-    model = new_lm(init_seed)
-    kwargs = {"step_fn": step_fn} if step_fn is not None else {}
+def train_lm(
+    output_dir: Path, init_seed: int = 0, crash_at: int | None = None, **overrides
+) -> TinyLM:
+    model = new_lm(init_seed, crash_at)
     trainer = Trainer(
-        model,
-        lm_config(output_dir, **overrides),
-        ShuffledBatches(),
-        evaluate_fn=lm_evaluate,
-        **kwargs,
+        model, lm_config(output_dir, **overrides), ShuffledBatches(), evaluate_fn=lm_evaluate
     )
     trainer.fit()
     return model
@@ -182,24 +212,16 @@ def test_resume_after_stop_is_bit_identical(tmp_path, precision):
 
 def test_resume_after_crash_is_bit_identical(tmp_path):
     reference = train_lm(tmp_path / "full")
-    calls = 0
-
-    def crashing_step(model, batch):
-        nonlocal calls
-        calls += 1
-        if calls == 11:  # first micro-batch of step 6; the last checkpoint is step 4
-            raise RuntimeError("simulated crash")
-        return model(batch)
-
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train_lm(tmp_path / "crash", step_fn=crashing_step)
+        # call 11: the first micro-batch of step 6; the last checkpoint is step 4
+        train_lm(tmp_path / "crash", crash_at=11)
     resumed = train_lm(tmp_path / "crash", init_seed=123, resume=True)
     assert_same_parameters(reference, resumed)
 
 
 def test_resume_rejects_a_checkpoint_of_another_model_config(tmp_path):
     train_lm(tmp_path, max_steps=2)
-    model = TinyLM(dim=9)
+    model = FaultyLM(dim=9)
     trainer = Trainer(model, lm_config(tmp_path, resume=True), ShuffledBatches())
     with pytest.raises(CheckpointError, match=r"emb\.weight \(11, 8\) vs model \(11, 9\)"):
         trainer.fit()
@@ -409,17 +431,10 @@ def test_keep_last_and_keep_best(tmp_path, keep_best):
 
 
 def test_nan_loss_stops_without_overwriting_the_last_good_checkpoint(tmp_path):
-    model = Scalar()
-    calls = 0
-
-    def step_fn(module, n):
-        nonlocal calls
-        calls += 1
-        out = module(n)
-        return StepOutput(out.loss * math.nan, n) if calls == 3 else out
-
+    model = FaultyScalar()
+    model.nan_at = 3
     config = scalar_config(tmp_path, checkpoint_every_steps=1)
-    trainer = Trainer(model, config, ListBatches([torch.tensor(1.0, dtype=torch.float64)]), step_fn)
+    trainer = Trainer(model, config, ListBatches([torch.tensor(1.0, dtype=torch.float64)]))
     with pytest.raises(TrainingDivergedError, match="step 3") as info:
         trainer.fit()
     assert isinstance(info.value, FloatingPointError)
@@ -438,17 +453,10 @@ def test_deferred_reads_name_the_first_bad_step_and_give_the_same_parameters(tmp
 
     def run(directory, deferred, nan_at=None):
         torch.manual_seed(0)
-        model = TinyLM()
-        calls = 0
-
-        def step_fn(module, batch):
-            nonlocal calls
-            calls += 1
-            out = module(batch)
-            return StepOutput(out.loss * math.nan, out.num_tokens) if calls == nan_at else out
-
+        model = FaultyLM()
+        model.nan_at = nan_at
         config = lm_config(directory, log_every_steps=5, checkpoint_every_steps=5, max_steps=6)
-        trainer = Trainer(model, config, ShuffledBatches(), step_fn)
+        trainer = Trainer(model, config, ShuffledBatches())
         trainer._sync_every_step = not deferred
         trainer.fit()
         return model
@@ -457,3 +465,17 @@ def test_deferred_reads_name_the_first_bad_step_and_give_the_same_parameters(tmp
     # The NaN is in the first micro-batch of step 2 and read at the epoch-end step 3.
     with pytest.raises(TrainingDivergedError, match="step 2 is nan; last good checkpoint: none"):
         run(tmp_path / "c", True, nan_at=3)
+
+
+def test_a_forward_without_a_step_output_is_named(tmp_path):
+    class Logits(nn.Module):  # a raw network call, not the task protocol
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(()))
+
+        def forward(self, n):
+            return self.w * n
+
+    trainer = Trainer(Logits(), scalar_config(tmp_path), ListBatches([torch.tensor(1.0)]))
+    with pytest.raises(TypeError, match=r"Logits\(batch\) must return a StepOutput .* got Tensor"):
+        trainer.fit()

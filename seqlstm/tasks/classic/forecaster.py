@@ -10,17 +10,27 @@ Scaling is part of the model, so a saved model works on data in its original uni
 is standardised per feature with that mean and std, and, with ``relative=True``, expressed
 relative to its last observed value, which lets a model trained on one level of a trending
 series forecast at levels it never saw. Forecasts are mapped back to data units.
+
+The task protocol (``seqlstm.tasks.base``): rows ``{"window": [W, D] numbers, "target": [H, K]
+numbers}`` (the K target features, H = horizon, data units) -> ``encode`` ->
+``ForecastExample`` -> ``collate`` -> ``ForecastBatch`` -> ``forward`` -> summed squared
+scaled error over every forecast value; ``evaluate(rows)`` gives MAE and RMSE in data units.
+``forecast`` is the raw call on a tensor of windows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+from seqlstm.errors import DataError
 from seqlstm.layers.lstm import LSTM
 from seqlstm.pretrained import PretrainedModel
+from seqlstm.tasks.base import Row, StepOutput, column, evaluating, numbered_rows
 
 
 def sliding_windows(series: Tensor, window: int, horizon: int) -> tuple[Tensor, Tensor]:
@@ -89,6 +99,21 @@ class ForecasterConfig:
         return self.target_features
 
 
+class ForecastExample(NamedTuple):
+    """One encoded row: window FloatTensor[W, D] and target FloatTensor[H, K], data units."""
+
+    window: Tensor
+    target: Tensor
+
+
+@dataclass
+class ForecastBatch:
+    """Stacked examples: window [B, W, D] and target [B, H, K], data units."""
+
+    window: Tensor
+    target: Tensor
+
+
 class LSTMForecaster(PretrainedModel):
     """LSTM encoder + direct multi-output head: window [B, W, D] -> forecast [B, H, K].
 
@@ -125,7 +150,67 @@ class LSTMForecaster(PretrainedModel):
         std = series.std(dim=0)
         self.std.copy_(torch.where(std > 0, std, torch.ones_like(std)))
 
-    def forward(self, window: Tensor) -> Tensor:
+    # --- the task protocol ----------------------------------------------------------------
+
+    def encode(self, rows: Iterable[Row]) -> list[ForecastExample]:
+        """Rows ``{"window": ..., "target": ...}`` -> examples.
+
+        Each column is anything ``torch.as_tensor`` reads: ``window`` [W, D] numbers with
+        W >= 1 and D = num_features, ``target`` [horizon, K] numbers for the K target features
+        (a univariate column may be given flat, [W] or [horizon]). A row that breaks these
+        rules is a DataError naming its number.
+        """
+        config = self.config
+        examples = []
+        for number, row in numbered_rows(rows):
+            window = _matrix(row, number, "window", None, config.num_features)
+            target = _matrix(row, number, "target", config.horizon, len(config.targets))
+            examples.append(ForecastExample(window, target))
+        return examples
+
+    def collate(self, examples: Sequence[ForecastExample]) -> ForecastBatch:
+        """Examples -> one batch; the windows of a batch must have the same length W."""
+        if not examples:
+            raise ValueError("cannot collate an empty list of examples")
+        lengths = {len(example.window) for example in examples}
+        if len(lengths) > 1:
+            raise DataError(
+                f"the windows of one batch must have the same length, got {sorted(lengths)}"
+            )
+        return ForecastBatch(
+            window=torch.stack([example.window for example in examples]),
+            target=torch.stack([example.target for example in examples]),
+        )
+
+    def forward(self, batch: ForecastBatch) -> StepOutput:
+        """The squared scaled error (see ``scaled_error``) summed over every forecast value
+        of the batch (B x H x K), and that count."""
+        error = self.scaled_error(self.forecast(batch.window), batch.target)
+        return StepOutput(error.pow(2).sum(), error.numel())
+
+    def evaluate(self, rows: Iterable[Row], batch_size: int = 256) -> dict[str, float]:
+        """{"mae", "rmse"} in data units over every (row, lead, target feature) value, in eval
+        mode, forecasting ``batch_size`` rows at a time."""
+        examples = self.encode(rows)
+        if not examples:
+            raise DataError("evaluate needs at least one row")
+        device = next(self.parameters()).device
+        forecasts, targets = [], []
+        with evaluating(self):
+            for start in range(0, len(examples), batch_size):
+                batch = self.collate(examples[start : start + batch_size])
+                forecasts.append(self.forecast(batch.window.to(device)).cpu())
+                targets.append(batch.target)
+        # One mean over all values, as MAE and RMSE are defined: not a mean of batch means.
+        difference = torch.cat(forecasts) - torch.cat(targets)
+        return {
+            "mae": difference.abs().mean().item(),
+            "rmse": difference.pow(2).mean().sqrt().item(),
+        }
+
+    # --- raw calls on tensors -----------------------------------------------------------
+
+    def forecast(self, window: Tensor) -> Tensor:
         """Forecast [B, H, K] in data units from window [B, W, D] in data units."""
         if window.dim() != 3 or window.size(-1) != self.config.num_features:
             raise ValueError(
@@ -147,3 +232,25 @@ class LSTMForecaster(PretrainedModel):
         forecast, target: [B, H, K] in data units -> [B, H, K].
         """
         return (forecast - target) / self.std[self.targets]
+
+
+def _matrix(row: Row, number: int, name: str, steps: int | None, features: int) -> Tensor:
+    """Column ``name`` of a row as FloatTensor[steps, features] (any steps >= 1 when None);
+    a flat column is one feature. DataError names the row and the shape expected."""
+    wanted = f"[{'T' if steps is None else steps}, {features}] numbers"
+    try:
+        values = torch.as_tensor(column(row, number, name), dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise DataError(f"row {number}: {name!r} must hold {wanted}: {err}") from None
+    if values.dim() == 1 and features == 1:
+        values = values.unsqueeze(-1)
+    if (
+        values.dim() != 2
+        or values.size(1) != features
+        or len(values) == 0
+        or (steps is not None and len(values) != steps)
+    ):
+        raise DataError(
+            f"row {number}: {name!r} must hold {wanted}, got shape {list(values.shape)}"
+        )
+    return values

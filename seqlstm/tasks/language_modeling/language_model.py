@@ -16,27 +16,34 @@ The same class models characters, subwords or words: the level is the tokenizer'
 (SentencePiece "char", "bpe" or "unigram"; a word-level model is a unigram/BPE model whose
 vocabulary holds whole words). `evaluate` reports perplexity per token, bits per character
 and perplexity per word for any of them; see its docstring for the normalisations.
+
+The task protocol (`seqlstm.tasks.base`): `encode(rows)` frames each text as `BOS ids EOS`;
+training lays the framed texts end to end as one stream (`StreamBatches.from_examples`) and
+`forward(LMBatch)` reads its truncated-BPTT windows with the LSTM state carried from one
+window to the next inside the model, so the Trainer (and DDP, which wraps `forward`) needs no
+step function of its own. `logits(input_ids, hidden)` is the network itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqlstm.data.streams import LMBatch, encode_stream
+from seqlstm.data.streams import LMBatch, frame_texts, join_stream, text_batch
+from seqlstm.errors import DataError
 from seqlstm.layers.embedding import SharedEmbedding
 from seqlstm.metrics import bits_per_character, perplexity, perplexity_per_word
 from seqlstm.pretrained import PretrainedModel
 from seqlstm.tasks.base import StepOutput
-from seqlstm.tasks.language_modeling.tbptt import evaluate_stream, token_nll
+from seqlstm.tasks.language_modeling.tbptt import Hidden, detach_hidden, evaluate_stream, token_nll
 from seqlstm.text.tokenizer import SubwordTokenizer, normalize
 
-# One (h, c) pair per layer, each FloatTensor[1, B, H_layer].
-Hidden = list[tuple[Tensor, Tensor]]
+# A row of text: {"text": str} (what `seqlstm.data.load(..., "text")` gives), or a bare str.
+TextRow = Mapping[str, object] | str
 
 
 @dataclass
@@ -150,8 +157,9 @@ class WeightDropLSTM(nn.Module):
 class LSTMLanguageModel(PretrainedModel):
     """AWD-LSTM language model; see the module docstring for the architecture.
 
-    forward(input_ids[B, T], hidden) -> (logits[B, T, V], hidden); `hidden` is carried from
-    one window to the next by the caller (`seqlstm.data.streams.TBPTTStep`, `evaluate_stream`).
+    logits(input_ids[B, T], hidden) -> (logits[B, T, V], hidden) is the network;
+    forward(LMBatch) -> StepOutput is one training window with the state carried from the
+    previous one (truncated BPTT, see `forward`).
     """
 
     config_class = LanguageModelConfig
@@ -178,6 +186,9 @@ class LSTMLanguageModel(PretrainedModel):
         nn.init.zeros_(self.decoder.bias)
         if config.tie_weights:
             self.embedding.tie(self.decoder)
+        # The state after the last window that `forward` read, detached: the initial state of
+        # the next window. A plain attribute, not a buffer: it is not part of the weights.
+        self._carried: Hidden | None = None
 
     def init_hidden(self, batch_size: int) -> Hidden:
         """The zero state, the same as passing hidden=None."""
@@ -187,7 +198,7 @@ class LSTMLanguageModel(PretrainedModel):
             for h in self.config.layer_sizes()
         ]
 
-    def forward(self, input_ids: Tensor, hidden: Hidden | None = None) -> tuple[Tensor, Hidden]:
+    def logits(self, input_ids: Tensor, hidden: Hidden | None = None) -> tuple[Tensor, Hidden]:
         """input_ids: LongTensor[B, T]; hidden: the state after the previous window, or None.
 
         Returns (logits FloatTensor[B, T, V], the state after the last step of this window).
@@ -202,21 +213,50 @@ class LSTMLanguageModel(PretrainedModel):
             x = self.output_dropout(x) if last else self.hidden_dropout(x)
         return self.decoder(self.projection(x)), new_hidden
 
-    def loss(self, batch: LMBatch, hidden: Hidden | None = None) -> tuple[StepOutput, Hidden]:
-        """(summed nll and scored-token count of one window, the state after it).
+    def forward(self, batch: LMBatch) -> StepOutput:
+        """One truncated-BPTT window: (summed nll of its scored targets, their count).
 
-        The state is returned as is, still attached to the graph; detach it before the next
-        window (`seqlstm.data.streams.detach_hidden`). Under DistributedDataParallel use
-        `TBPTTStep`, which calls the wrapped module instead of this method.
+        The window starts from the state the previous call ended in, or from zeros when
+        batch.position == 0 (a new pass over the streams: every epoch of `StreamBatches`, and
+        every `collate` batch); the state it ends in is kept, detached so that gradients stop
+        at the window boundary, for the next call. Feed the windows of one stream in order.
         """
-        logits, hidden = self(batch.inputs, hidden)
-        return token_nll(logits, batch.targets), hidden
+        hidden = None if batch.position == 0 else self._carried
+        if hidden is not None and hidden[0][0].size(1) != batch.inputs.size(0):
+            raise ValueError(
+                f"a window of {batch.inputs.size(0)} rows at position {batch.position} follows "
+                f"one of {hidden[0][0].size(1)} rows; a stream's windows must come in order"
+            )
+        logits, hidden = self.logits(batch.inputs, hidden)
+        self._carried = detach_hidden(hidden)
+        return token_nll(logits, batch.targets)
+
+    def encode(self, rows: Iterable[TextRow]) -> list[Tensor]:
+        """Each row's text framed as `BOS ids EOS`: one LongTensor[n + 2] per row.
+
+        A row is {"text": str} or a str; one row is one text (a line of a line-based corpus).
+        Raises DataError naming the first row that is neither.
+        """
+        return frame_texts(self.tokenizer, _texts(rows))
+
+    def collate(self, examples: Sequence[Tensor]) -> LMBatch:
+        """Encoded texts as one batch of their own, a row each, every row from the zero state.
+
+        LMBatch(inputs, targets LongTensor[B, max_len - 1], position 0), right-padded; so
+        `forward(collate(examples))` is the summed nll of the texts each read on its own
+        (sentence-level batches, e.g. through `BucketedBatches`). Training on a corpus reads
+        the texts as one stream instead: `StreamBatches.from_examples(examples, ...)`.
+        """
+        return text_batch(examples, self.tokenizer.pad_id, self.tokenizer.bos_id)
 
     @torch.no_grad()
     def evaluate(
-        self, texts: Sequence[str], batch_size: int = 10, bptt: int = 70
+        self, rows: Iterable[TextRow], batch_size: int = 10, bptt: int = 70
     ) -> dict[str, float]:
-        """Metrics of texts read as one stream (`encode_stream`) with carried state, no dropout.
+        """Metrics of the rows' texts read as one stream with carried state, no dropout.
+
+        rows as for `encode` ({"text": str} or str, one text each); the stream is the framed
+        texts end to end, as in training.
 
         - nll, perplexity: per scored token (every subword, and EOS once per text).
         - bits_per_character, nats_per_character: the total nll over the characters of the
@@ -234,7 +274,8 @@ class LSTMLanguageModel(PretrainedModel):
         short to give every row a full bptt window is read in fewer rows (one for a text
         shorter than a window), rather than as many short rows that each lose their context.
         """
-        stream = encode_stream(self.tokenizer, texts)
+        texts = _texts(rows)
+        stream = join_stream(frame_texts(self.tokenizer, texts))
         batch_size = max(1, min(batch_size, (stream.numel() - 1) // bptt))
         total_nll, num_tokens = evaluate_stream(self, stream, batch_size, bptt)
         normalized = [normalize(text) for text in texts]
@@ -318,7 +359,7 @@ class LSTMLanguageModel(PretrainedModel):
                     finished |= ended
                     if bool(finished.all()):
                         break
-                logits, hidden = self(token.unsqueeze(1), hidden)
+                logits, hidden = self.logits(token.unsqueeze(1), hidden)
                 if multiline and bool(ended.any()):
                     logits, hidden = self._start_new_lines(ended, logits, hidden)
                 next_logits = logits[:, -1]
@@ -343,7 +384,7 @@ class LSTMLanguageModel(PretrainedModel):
     ) -> tuple[Tensor, Hidden]:
         """Feed BOS to the rows that just read EOS (BoolTensor[B] ended); others keep theirs."""
         bos = torch.full((ended.numel(), 1), self.tokenizer.bos_id, device=ended.device)
-        bos_logits, bos_hidden = self(bos, hidden)
+        bos_logits, bos_hidden = self.logits(bos, hidden)
         rows = ended.view(1, -1, 1)
         logits = torch.where(ended.view(-1, 1, 1), bos_logits, logits)
         hidden = [
@@ -380,15 +421,34 @@ class LSTMLanguageModel(PretrainedModel):
         hidden = self.init_hidden(len(prompts))
         ragged = width - min(lengths)
         for t in range(ragged):
-            _, new_hidden = self(ids[:, t : t + 1], hidden)
+            _, new_hidden = self.logits(ids[:, t : t + 1], hidden)
             started = (ids[:, t] != self.tokenizer.pad_id).view(1, -1, 1)
             # a row that has not started keeps its old state, which is still the zero state
             hidden = [
                 (torch.where(started, h, h_old), torch.where(started, c, c_old))
                 for (h, c), (h_old, c_old) in zip(new_hidden, hidden, strict=True)
             ]
-        logits, hidden = self(ids[:, ragged:], hidden)
+        logits, hidden = self.logits(ids[:, ragged:], hidden)
         return logits[:, -1], hidden
+
+
+def _texts(rows: Iterable[TextRow]) -> list[str]:
+    """The text of each row ({"text": str} or str); DataError naming the first bad row."""
+    texts = []
+    for number, row in enumerate(rows):
+        text = row.get("text") if isinstance(row, Mapping) else row
+        if not isinstance(text, str):
+            if not isinstance(row, Mapping):
+                got = type(row).__name__
+            elif "text" in row:
+                got = f"a {type(row).__name__} whose 'text' is {type(text).__name__}"
+            else:
+                got = f"a {type(row).__name__} with the keys {sorted(map(str, row))}"
+            raise DataError(
+                f"row {number}: expected a str or a mapping with a 'text' str, got {got}"
+            )
+        texts.append(text)
+    return texts
 
 
 def _pick(

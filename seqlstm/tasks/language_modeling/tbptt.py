@@ -1,4 +1,5 @@
-"""Truncated-BPTT training and evaluation of a language model over ``seqlstm.data.streams``.
+"""Truncated BPTT over ``seqlstm.data.streams``: the loss of a window, state carried between
+windows, and the evaluation of a whole stream.
 
 The LSTM state at the end of one window is the initial state of the next one, so a row of
 the stream is modelled as one long sequence although gradients only flow back ``bptt`` steps.
@@ -12,8 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqlstm.data.streams import IGNORE_INDEX, LMBatch, StreamBatches
+from seqlstm.data.streams import IGNORE_INDEX, StreamBatches
 from seqlstm.tasks.base import StepOutput
+
+# One (h, c) pair per layer, each FloatTensor[1, B, H_layer].
+Hidden = list[tuple[Tensor, Tensor]]
 
 
 def token_nll(logits: Tensor, targets: Tensor) -> StepOutput:
@@ -27,29 +31,9 @@ def token_nll(logits: Tensor, targets: Tensor) -> StepOutput:
     return StepOutput(loss=loss, num_tokens=(targets != IGNORE_INDEX).sum())
 
 
-def detach_hidden(hidden: list[tuple[Tensor, Tensor]]) -> list[tuple[Tensor, Tensor]]:
+def detach_hidden(hidden: Hidden) -> Hidden:
     """The same state, cut from the graph so backpropagation stops at the window boundary."""
     return [(h.detach(), c.detach()) for h, c in hidden]
-
-
-class TBPTTStep:
-    """Trainer step function that carries the LSTM state from one window to the next.
-
-    The state is detached after every window (truncated BPTT) and reset when a batch has
-    position 0, i.e. at the start of every epoch. The model is called as `model(inputs,
-    hidden)`, so a DistributedDataParallel wrapper works. Use a fresh TBPTTStep per
-    StreamBatches: the carried state belongs to one set of streams.
-    """
-
-    def __init__(self) -> None:
-        self.hidden: list[tuple[Tensor, Tensor]] | None = None
-
-    def __call__(self, model: nn.Module, batch: LMBatch) -> StepOutput:
-        if batch.position == 0:
-            self.hidden = None
-        logits, hidden = model(batch.inputs, self.hidden)
-        self.hidden = detach_hidden(hidden)
-        return token_nll(logits, batch.targets)
 
 
 @torch.no_grad()
@@ -59,13 +43,17 @@ def evaluate_stream(
     """(total nll in nats, number of scored tokens) of a stream, with carried state.
 
     Runs in eval mode (no dropout) and restores the model's mode afterwards. The model must
-    have a `tokenizer` (for pad and BOS ids) and map (inputs[B, T], hidden) to
-    (logits[B, T, V], hidden). Every stream token from position 1 on is scored once, except
-    BOS and padding; the result does not depend on bptt, and depends on batch_size only
-    through where rows start with a fresh state.
+    have a `tokenizer` (for pad and BOS ids) and a `logits(inputs[B, T], hidden)` method that
+    returns (logits[B, T, V], hidden). Every stream token from position 1 on is scored once,
+    except BOS and padding; the result does not depend on bptt, and depends on batch_size only
+    through where rows start with a fresh state. The whole stream is read in this process,
+    also under DDP (the evaluation runs on rank 0 only), and the state that `forward` carries
+    between training windows is left alone.
     """
     tokenizer = model.tokenizer
-    batches = StreamBatches(token_ids, batch_size, bptt, tokenizer.pad_id, tokenizer.bos_id)
+    batches = StreamBatches(
+        token_ids, batch_size, bptt, tokenizer.pad_id, tokenizer.bos_id, num_replicas=1, rank=0
+    )
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -74,7 +62,7 @@ def evaluate_stream(
     hidden = None
     try:
         for batch in batches.epoch(0):
-            logits, hidden = model(batch.inputs.to(device), hidden)
+            logits, hidden = model.logits(batch.inputs.to(device), hidden)
             step = token_nll(logits.float(), batch.targets.to(device))
             total_nll += step.loss.double()
             num_tokens += int(step.num_tokens)

@@ -14,24 +14,23 @@ the window, so document context costs little extra training time. The window bou
 every epoch, so every sentence is seen with context on both sides.
 
 The operations here work on encoded
-:class:`~seqlstm.tasks.tagging.tagger.TaggingExample`\\ s: cut out a span of words, join examples
-into one.
+:class:`~seqlstm.tasks.tagging.examples.TaggingExample`\\ s: cut out a span of words, join
+examples into one. Nothing here knows the model: the batches are made by the ``collate_fn``
+given to :class:`DocumentWindowBatches` (the tagger's ``collate``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from seqlstm.data.batching import rank_share, resolve_replicas
-
-if TYPE_CHECKING:
-    from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, TaggingExample
+from seqlstm.tasks.tagging.examples import TaggingExample
 
 
 def slice_words(example: TaggingExample, start: int, end: int) -> TaggingExample:
@@ -142,41 +141,45 @@ def pack_windows(lengths: Sequence[int], window_words: int, first: int) -> list[
 class DocumentWindowBatches:
     """The ``BatchSource`` for a tagger with document context: windows of sentences.
 
-    ``examples`` are ``tagger.encode(sentences, tags)`` of the training text's sentences in
-    their order; batches are ``tagger.collate``-d. Every epoch the sentences
-    are packed into windows of at most ``window_words`` words (:func:`pack_windows`, the first
-    window's size drawn at random, so the boundaries differ between epochs); the windows are
-    sorted by length, cut into ``len(self)`` batches of similar-length windows and shuffled.
-    ``len(self)`` is fixed - the total words over ``max_tokens`` - so the Trainer's epochs
-    keep their length; each rank of ``num_replicas`` gets every ``num_replicas``-th batch
-    (wrapping round so all ranks take the same number of steps). The order is a pure function
-    of ``(seed, epoch)``.
+    ``examples`` are ``tagger.encode(rows)`` of the training text's sentences in their order;
+    each batch is ``collate_fn`` (the tagger's ``collate``) of a list of windows, each window
+    the examples of its sentences joined (character rows padded with ``char_pad_id``, the
+    tagger's ``char_pad_id``). Every epoch the sentences are packed into windows of at most
+    ``window_words`` words (:func:`pack_windows`, the first window's size drawn at random, so
+    the boundaries differ between epochs); the windows are sorted by length, cut into
+    ``len(self)`` batches of similar-length windows and shuffled. ``len(self)`` is fixed - the
+    total words over ``batch_words`` - so the Trainer's epochs keep their length; each rank of
+    ``num_replicas`` gets every ``num_replicas``-th batch (wrapping round so all ranks take the
+    same number of steps; ``seqlstm.data.batching.resolve_replicas`` reads them from the
+    process group when not given). The order is a pure function of ``(seed, epoch)``.
     """
 
     def __init__(
         self,
-        tagger: BiLSTMCRFTagger,
         examples: Sequence[TaggingExample],
         window_words: int,
-        max_tokens: int,
+        batch_words: int,
+        collate_fn: Callable[[list[TaggingExample]], Any],
+        char_pad_id: int,
         seed: int = 0,
         num_replicas: int | None = None,
         rank: int | None = None,
     ) -> None:
-        if window_words < 1 or max_tokens < 1:
-            raise ValueError("window_words and max_tokens must be >= 1")
+        if window_words < 1 or batch_words < 1:
+            raise ValueError("window_words and batch_words must be >= 1")
         if not examples:
             raise ValueError("DocumentWindowBatches needs at least one example")
         self.num_replicas, self.rank = resolve_replicas(num_replicas, rank)
-        self.tagger = tagger
         self.examples = examples
         self.window_words = window_words
+        self.collate_fn = collate_fn
+        self.char_pad_id = char_pad_id
         self.seed = seed
         self.lengths = [e.length for e in examples]
         # no more batches than there are windows of the fullest packing
         total = max(sum(self.lengths), 1)
         fewest_windows = len(pack_windows(self.lengths, window_words, window_words))
-        self._total = min(max(1, -(-total // max_tokens)), fewest_windows)
+        self._total = min(max(1, -(-total // batch_words)), fewest_windows)
 
     def __len__(self) -> int:
         return -(-self._total // self.num_replicas)
@@ -195,7 +198,9 @@ class DocumentWindowBatches:
         return rank_share(batches, self.num_replicas, self.rank)
 
     def epoch(self, epoch: int) -> Iterator[Any]:
-        pad = self.tagger.char_pad_id
+        """This rank's batches of epoch ``epoch``: ``collate_fn`` of each batch's windows."""
         for batch in self.windows(epoch):
-            windows = [join_examples([self.examples[i] for i in w], pad) for w in batch]
-            yield self.tagger.collate(windows)
+            windows = [
+                join_examples([self.examples[i] for i in w], self.char_pad_id) for w in batch
+            ]
+            yield self.collate_fn(windows)

@@ -21,6 +21,11 @@ are valid there, so every prediction is well formed in both schemes. The labels 
 CRF-scheme labels of the training data, plus ``O``; a tag whose label training never saw is an
 :class:`UnknownLabelError` (a DataError), never a silent miss.
 
+Rows. ``encode``, ``build``, ``evaluate``, ``entity_scores`` and ``check_rows`` take rows
+(the task protocol of seqlstm.tasks.base): mappings - dicts, or the rows of a
+``datasets.Dataset`` from ``seqlstm.data.load(..., "tagging")`` - with ``tokens`` (a list of
+words) and ``tags`` (their tags in ``config.scheme``; optional for ``encode``).
+
 Document context. With ``config.context_words > 0`` the sentences given together to
 ``predict``/``tag``/``evaluate`` are read as consecutive text: the BiLSTM sees each sentence
 between up to that many words of its neighbours, and emissions and CRF cover the sentence
@@ -45,22 +50,24 @@ import contextlib
 import logging
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from seqlstm.data import lengths_to_mask, pad_sequences
+from seqlstm.data.word_vectors import load_word_vectors
 from seqlstm.errors import DataError
 from seqlstm.layers.crf import LinearChainCRF
-from seqlstm.layers.embedding import SharedEmbedding, load_word_vectors
+from seqlstm.layers.embedding import SharedEmbedding
 from seqlstm.layers.encoders import BiLSTMEncoder
 from seqlstm.metrics import EntityScores, entity_f1
 from seqlstm.pretrained import PretrainedModel
-from seqlstm.tasks.base import StepOutput, move_to_device
+from seqlstm.tasks.base import Row, StepOutput, move_to_device
 from seqlstm.tasks.tagging.context import in_context
+from seqlstm.tasks.tagging.examples import TaggingBatch, TaggingExample
 from seqlstm.text.tag_schemes import SCHEMES, convert_tags, tag_chunks
 from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.text.vocabulary import Vocabulary
@@ -129,46 +136,14 @@ class TaggerConfig:
 
 
 class UnknownLabelError(DataError):
-    """A tag whose label the tagger never saw in training, at ``sentence``/``position``."""
+    """A tag whose label the tagger never saw in training: token ``position`` of row (sentence)
+    ``sentence``."""
 
     def __init__(self, message: str, sentence: int, position: int, tag: str) -> None:
         super().__init__(message)
         self.sentence = sentence
         self.position = position
         self.tag = tag
-
-
-@dataclass
-class TaggingExample:
-    """One encoded sentence of W words and T subwords (`BiLSTMCRFTagger.encode`), or several
-    sentences joined (`seqlstm.tasks.tagging.context`), of which words target_start to
-    target_start + target_length are scored."""
-
-    length: int  # W
-    subword_ids: Tensor  # LongTensor[T]
-    word_index: Tensor  # LongTensor[T]: the word each subword belongs to
-    char_ids: Tensor | None  # LongTensor[W, C]: each word's characters, then padding
-    word_ids: Tensor | None  # LongTensor[W]: word-table ids of the lowercased words
-    tag_ids: Tensor | None  # LongTensor[target_length]: CRF-scheme label ids; None: untagged
-    sentence_start: Tensor  # BoolTensor[W]: the first word of each sentence
-    target_start: int
-    target_length: int
-
-
-@dataclass
-class TaggingBatch:
-    """Padded examples (`BiLSTMCRFTagger.collate`); W is the longest example of the batch,
-    W' its longest target."""
-
-    subword_ids: Tensor  # LongTensor[B, T], the tokenizer's pad_id on padding
-    word_index: Tensor  # LongTensor[B, T], -1 on padding
-    lengths: Tensor  # LongTensor[B]: words per example (0 for an empty one)
-    char_ids: Tensor | None  # LongTensor[B, W, C], the character pad id on padding
-    word_ids: Tensor | None  # LongTensor[B, W], the word pad id on padding
-    tags: Tensor | None  # LongTensor[B, W'], 0 on padding (the CRF ignores it)
-    sentence_start: Tensor  # BoolTensor[B, W], False on padding
-    target_start: Tensor  # LongTensor[B]: the first scored word
-    target_lengths: Tensor  # LongTensor[B]: scored words (all of them, without context)
 
 
 @dataclass(frozen=True)
@@ -203,9 +178,10 @@ class TaggedSentence:
 class BiLSTMCRFTagger(PretrainedModel):
     """BiLSTM-CRF sequence tagger; see the module docstring for the architecture.
 
-    Build a new one from training data with :meth:`build`, train it with the Trainer on
-    ``collate(encode(sentences, tags))`` batches (``forward`` returns the StepOutput), and
-    use :meth:`predict`, :meth:`predict_nbest`, :meth:`tag` or :meth:`predict_entities`.
+    Build a new one from training rows with :meth:`build`, train it with the Trainer on
+    ``collate(encode(rows))`` batches (``forward`` returns the StepOutput), score it with
+    :meth:`evaluate` / :meth:`entity_scores`, and use :meth:`predict`, :meth:`predict_nbest`,
+    :meth:`tag` or :meth:`predict_entities`.
     """
 
     config_class = TaggerConfig
@@ -265,29 +241,24 @@ class BiLSTMCRFTagger(PretrainedModel):
         cls,
         config: TaggerConfig,
         tokenizer: SubwordTokenizer,
-        sentences: Sequence[Sequence[str]],
-        tags: Sequence[Sequence[str]],
+        rows: Iterable[Row],
         word_vectors: str | os.PathLike | None = None,
     ) -> BiLSTMCRFTagger:
-        """A new, untrained tagger with its vocabularies taken from the training data.
+        """A new, untrained tagger with its vocabularies taken from the training rows.
 
-        sentences/tags: the training words and their tags in ``config.scheme``. The labels
+        rows: the training rows, each with ``tokens`` and ``tags`` (config.scheme). The labels
         are those tags in ``config.crf_scheme`` (and O), the characters those of the words,
         and the word table (if ``config.word_embedding_dim``) holds the lowercased words,
-        initialised from ``word_vectors`` (a GloVe/word2vec text file) when given.
+        initialised from ``word_vectors`` (a GloVe/word2vec text file) when given. Raises
+        DataError naming the row of a malformed row or a tag not of config.scheme.
         """
-        if len(sentences) != len(tags):
-            raise DataError(f"{len(sentences)} sentences but {len(tags)} tag sequences")
+        sentences, tags = _read_rows(rows, need_tags=True)
         converted = []
-        for number, (words, sentence_tags) in enumerate(zip(sentences, tags, strict=True)):
-            if len(words) != len(sentence_tags):
-                raise DataError(
-                    f"sentence {number}: {len(words)} words but {len(sentence_tags)} tags"
-                )
+        for number, sentence_tags in enumerate(tags):
             try:
                 converted.append(convert_tags(sentence_tags, config.scheme, config.crf_scheme))
             except DataError as err:
-                raise DataError(f"sentence {number}, {err}") from None
+                raise DataError(f"row {number}, {err}") from None
         # O is always a label, so that every sentence has a valid tag sequence
         labels = Vocabulary.build(converted, pad_token=None, unk_token=None, specials=["O"])
         chars = words = None
@@ -306,34 +277,66 @@ class BiLSTMCRFTagger(PretrainedModel):
 
     # ----------------------------------------------------------------------------- training
 
-    def encode(
-        self, sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None = None
-    ) -> list[TaggingExample]:
-        """Encode sentences (lists of words) and, for training, their tags (config.scheme).
+    def encode(self, rows: Iterable[Row]) -> list[TaggingExample]:
+        """Encode rows: ``tokens`` (a list of words) and, for training, ``tags`` (config.scheme).
 
-        Raises UnknownLabelError for a tag whose label training never saw, DataError for a
-        word that is empty after normalisation or a tag of another scheme.
+        A row without ``tags`` (or with ``tags`` None) gives an example without tag ids; a
+        batch has tags only if all its examples do. Raises DataError naming the row for a
+        malformed row, a word that is empty after normalisation or a tag of another scheme,
+        UnknownLabelError for a tag whose label training never saw.
         """
-        if tags is not None and len(tags) != len(sentences):
-            raise DataError(f"{len(sentences)} sentences but {len(tags)} tag sequences")
+        sentences, tags = _read_rows(rows, need_tags=False)
+        return self._encode_words(sentences, tags, "row")
+
+    def check_rows(self, rows: Iterable[Row], what: str) -> None:
+        """Check labelled rows before training rather than after: each needs ``tokens`` and
+        ``tags`` of as many words, in config.scheme, with labels the tagger knows.
+
+        ``what`` names the rows in the error (e.g. "validation split"): DataError (or its
+        UnknownLabelError) "``what``, row N...".
+        """
+        try:
+            self._labelled(rows)
+        except UnknownLabelError as err:
+            raise UnknownLabelError(f"{what}, {err}", err.sentence, err.position, err.tag) from None
+        except DataError as err:
+            raise DataError(f"{what}, {err}") from None
+
+    def _labelled(self, rows: Iterable[Row]) -> tuple[list[Sequence[str]], list[Sequence[str]]]:
+        """(words, tags) of rows that must have tags, every label checked: DataError naming the
+        row for a malformed row, UnknownLabelError for a label training never saw."""
+        sentences, tags = _read_rows(rows, need_tags=True)
+        for number, sentence_tags in enumerate(tags):
+            self._tag_ids(sentence_tags, number)
+        return sentences, tags
+
+    def _encode_words(
+        self,
+        sentences: Sequence[Sequence[str]],
+        tags: Sequence[Sequence[str] | None] | None = None,
+        what: str = "sentence",
+    ) -> list[TaggingExample]:
+        """Encode sentences (lists of words) and their tags (config.scheme; None: untagged),
+        checked as :meth:`encode` says; ``what`` names a sentence in errors ("row 3: ...")."""
         examples = []
         for number, words in enumerate(sentences):
-            subword_ids, word_index = self.tokenizer.encode_words(self.config.subword_words(words))
+            try:
+                subword_ids, word_index = self.tokenizer.encode_words(
+                    self.config.subword_words(words)
+                )
+            except DataError as err:
+                raise DataError(f"{what} {number}: {err}") from None
             char_ids = word_ids = tag_ids = None
             if self.chars is not None:
-                rows = [self.chars.encode(word) for word in words]
-                width = max(map(len, rows), default=0)
+                char_rows = [self.chars.encode(word) for word in words]
+                width = max(map(len, char_rows), default=0)
                 pad = self.chars.pad_id
-                char_ids = torch.tensor([row + [pad] * (width - len(row)) for row in rows])
+                char_ids = torch.tensor([row + [pad] * (width - len(row)) for row in char_rows])
                 char_ids = char_ids.view(len(words), width)  # also for an empty sentence
             if self.words is not None:
                 word_ids = torch.tensor(self.words.encode(_word_key(w) for w in words))
-            if tags is not None:
-                if len(tags[number]) != len(words):
-                    raise DataError(
-                        f"sentence {number}: {len(words)} words but {len(tags[number])} tags"
-                    )
-                tag_ids = torch.tensor(self.tag_ids(tags[number], number), dtype=torch.long)
+            if tags is not None and tags[number] is not None:
+                tag_ids = torch.tensor(self._tag_ids(tags[number], number), dtype=torch.long)
             sentence_start = torch.zeros(len(words), dtype=torch.bool)
             sentence_start[:1] = True
             examples.append(
@@ -351,24 +354,24 @@ class BiLSTMCRFTagger(PretrainedModel):
             )
         return examples
 
-    def tag_ids(self, tags: Sequence[str], sentence: int = 0) -> list[int]:
+    def _tag_ids(self, tags: Sequence[str], row: int) -> list[int]:
         """CRF-scheme label ids of a tag sequence in config.scheme.
 
-        Raises UnknownLabelError (naming ``sentence`` and the token) at the first tag whose
-        label training never saw, DataError for a tag that is not one of config.scheme.
+        Raises UnknownLabelError (naming ``row`` and the token) at the first tag whose label
+        training never saw, DataError for a tag that is not one of config.scheme.
         """
         try:
             converted = convert_tags(tags, self.config.scheme, self.config.crf_scheme)
         except DataError as err:
-            raise DataError(f"sentence {sentence}, {err}") from None
+            raise DataError(f"row {row}, {err}") from None
         ids = []
         for position, (tag, label) in enumerate(zip(tags, converted, strict=True)):
             if label not in self.labels:
                 raise UnknownLabelError(
-                    f"sentence {sentence}, token {position}: the tag {tag!r} ({label} in "
+                    f"row {row}, token {position}: the tag {tag!r} ({label} in "
                     f"{self.config.crf_scheme}) has a label training never saw; the tagger "
                     f"knows {', '.join(self.labels.tokens)}",
-                    sentence,
+                    row,
                     position,
                     tag,
                 )
@@ -535,21 +538,33 @@ class BiLSTMCRFTagger(PretrainedModel):
             raise TypeError(f"predict_entities takes a str or a list of words, not {type(text)}")
         return self.tag([text])[0].entities
 
-    def evaluate(
-        self,
-        sentences: Sequence[Sequence[str]],
-        tags: Sequence[Sequence[str]],
-        batch_size: int = 64,
-    ) -> EntityScores:
-        """Entity precision/recall/F1 (conlleval) of the predictions against gold tags.
+    def entity_scores(self, rows: Iterable[Row], batch_size: int = 64) -> EntityScores:
+        """Entity precision/recall/F1 (conlleval) of the predictions against the rows' tags.
 
-        Raises UnknownLabelError if a gold tag has a label training never saw.
+        rows need ``tokens`` and ``tags`` (config.scheme); with document context they are read
+        as consecutive text, as :meth:`predict` reads its sentences. ``.report()`` of the
+        result is conlleval's report. Raises UnknownLabelError if a gold tag has a label
+        training never saw, DataError naming the row for a malformed row.
         """
-        if len(tags) != len(sentences):
-            raise DataError(f"{len(sentences)} sentences but {len(tags)} tag sequences")
-        for number, sentence_tags in enumerate(tags):
-            self.tag_ids(sentence_tags, number)
+        sentences, tags = self._labelled(rows)
         return entity_f1(tags, self.predict(sentences, batch_size), scheme=self.config.scheme)
+
+    def evaluate(self, rows: Iterable[Row], batch_size: int = 64) -> dict[str, float]:
+        """The metrics of :meth:`entity_scores`, in percent: precision, recall, f1 and
+        (token) accuracy overall, then precision_TYPE, recall_TYPE and f1_TYPE per entity
+        type, types in sorted order."""
+        scores = self.entity_scores(rows, batch_size)
+        metrics = {
+            "precision": scores.precision,
+            "recall": scores.recall,
+            "f1": scores.f1,
+            "accuracy": scores.accuracy,
+        }
+        for name, type_scores in scores.per_type.items():
+            metrics[f"precision_{name}"] = type_scores.precision
+            metrics[f"recall_{name}"] = type_scores.recall
+            metrics[f"f1_{name}"] = type_scores.f1
+        return metrics
 
     # ----------------------------------------------------------------------------- internals
 
@@ -598,7 +613,7 @@ class BiLSTMCRFTagger(PretrainedModel):
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        examples = self.encode(words)
+        examples = self._encode_words(words)
         if self.config.context_words:
             examples = in_context(examples, self.config.context_words, self.char_pad_id)
         order = sorted(range(len(words)), key=lambda i: examples[i].length)
@@ -649,6 +664,51 @@ class BiLSTMCRFTagger(PretrainedModel):
         log_p = self.crf.log_partition(forced, mask[index]) - log_z
         probabilities = iter(log_p.exp().clamp(0.0, 1.0).tolist())
         return [[next(probabilities) for _ in sentence] for sentence in chunks]
+
+
+def _read_rows(
+    rows: Iterable[Row], need_tags: bool
+) -> tuple[list[Sequence[str]], list[Sequence[str] | None]]:
+    """The words and tags (None where a row has none) of tagging rows, checked.
+
+    Raises DataError naming the row: not a mapping, no ``tokens`` list of str words, ``tags``
+    missing (when ``need_tags``), not a list of str, or not one tag per word.
+    """
+    if isinstance(rows, str | Mapping):
+        raise DataError(
+            "expected an iterable of rows ({'tokens': [...], 'tags': [...]}), "
+            f"got a {type(rows).__name__}"
+        )
+    sentences: list[Sequence[str]] = []
+    tags: list[Sequence[str] | None] = []
+    for number, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise DataError(
+                f"row {number}: expected a mapping with 'tokens' (a list of words) and 'tags', "
+                f"got {type(row).__name__}"
+            )
+        words = _strings(row.get("tokens"), f"row {number}: 'tokens'", "words")
+        sentence_tags = row.get("tags")
+        if sentence_tags is None:
+            if need_tags:
+                raise DataError(f"row {number}: no 'tags' (expected a list of tags, one a word)")
+        else:
+            sentence_tags = _strings(sentence_tags, f"row {number}: 'tags'", "tags")
+            if len(sentence_tags) != len(words):
+                raise DataError(f"row {number}: {len(words)} words but {len(sentence_tags)} tags")
+        sentences.append(words)
+        tags.append(sentence_tags)
+    return sentences, tags
+
+
+def _strings(value: Any, where: str, what: str) -> Sequence[str]:
+    """value if it is a list (or tuple) of str, else DataError "``where`` must be ..."."""
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        got = "nothing" if value is None else type(value).__name__
+        if isinstance(value, list | tuple):
+            got = "a list with a non-str item"
+        raise DataError(f"{where} must be a list of str {what}, got {got}")
+    return value
 
 
 def _word_key(word: str) -> str:

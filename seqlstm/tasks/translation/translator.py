@@ -12,12 +12,18 @@ Source and target share one SentencePiece tokenizer, so one embedding table can 
 source, the target and the output layer (`share_embeddings`, `tie_output`). Translation runs
 greedy or beam search (`seqlstm.tasks.translation.search`) on batches of sentences sorted by
 length; a sentence's translation does not depend on the other sentences of its batch or on padding.
+
+The task protocol (`seqlstm.tasks.base`): rows are `{"source": str, "target": str}`, or keyed
+by the language codes `config.source_language` / `config.target_language` when those are set
+(the columns `seqlstm.data.load(..., "translation")` makes); `encode(rows)` -> examples,
+`collate(examples)` -> TranslationBatch, `forward(batch)` -> StepOutput, `score(rows)` /
+`evaluate(rows)` -> sacreBLEU BLEU, chrF and lowercased BLEU of the translations.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -30,8 +36,9 @@ from seqlstm.layers.attention import AttentionType, build_attention
 from seqlstm.layers.decoders import AttentionDecoder, DecoderState
 from seqlstm.layers.embedding import SharedEmbedding
 from seqlstm.layers.encoders import BiLSTMEncoder
+from seqlstm.metrics.bleu import SacreScore, translation_scores
 from seqlstm.pretrained import PretrainedModel
-from seqlstm.tasks.base import StepOutput
+from seqlstm.tasks.base import Row, StepOutput, evaluating, numbered_rows
 from seqlstm.tasks.translation.search import Hypothesis, beam_search, greedy_search
 from seqlstm.text.tokenizer import SubwordTokenizer, normalize
 
@@ -60,6 +67,10 @@ class TranslatorConfig:
     max_target_length: int = 256  # BOS and EOS included; longer training targets are truncated
     max_length_ratio: float = 2.0  # decoding: at most ratio * source length + constant tokens
     max_length_constant: int = 10
+    # language codes of the data (e.g. "en", "de"): rows keyed by them are understood as well
+    # as rows with "source" and "target"; model directories saved by 0.1 have neither (None)
+    source_language: str | None = None
+    target_language: str | None = None
 
     def __post_init__(self) -> None:
         if self.attention not in ("general", "dot", "concat"):
@@ -88,6 +99,20 @@ class TranslatorConfig:
                 "max_length_ratio and max_length_constant must be >= 0, got "
                 f"{self.max_length_ratio} and {self.max_length_constant}"
             )
+        languages = (self.source_language, self.target_language)
+        if (languages[0] is None) != (languages[1] is None):
+            raise ValueError(
+                "set both source_language and target_language or neither, got "
+                f"{languages[0]!r} and {languages[1]!r}"
+            )
+        if languages[0] is not None and (
+            not all(isinstance(code, str) and code for code in languages)
+            or languages[0] == languages[1]
+        ):
+            raise ValueError(
+                "source_language and target_language must be two different non-empty codes, "
+                f"got {languages[0]!r} and {languages[1]!r}"
+            )
 
 
 @dataclass
@@ -100,14 +125,6 @@ class TranslationBatch:
     source_lengths: Tensor
     target_input: Tensor
     target_output: Tensor
-
-    @classmethod
-    def collate(cls, examples: Sequence[Example], pad_id: int = 0) -> TranslationBatch:
-        """Pad a list of (source ids, target ids) pairs as `Seq2SeqLSTM.encode_examples` makes."""
-        source, source_lengths = pad_sequences([src for src, _ in examples], pad_id)
-        target_input, _ = pad_sequences([tgt[:-1] for _, tgt in examples], pad_id)
-        target_output, _ = pad_sequences([tgt[1:] for _, tgt in examples], pad_id)
-        return cls(source, source_lengths, target_input, target_output)
 
 
 @dataclass
@@ -132,8 +149,10 @@ class Translation:
 class Seq2SeqLSTM(PretrainedModel):
     """Bidirectional-LSTM encoder, attention LSTM decoder; see the module docstring.
 
-    forward(batch: TranslationBatch) -> StepOutput(loss=summed label-smoothed cross-entropy,
-    num_tokens=non-padding targets), the step the Trainer calls.
+    encode(rows) -> examples, collate(examples) -> TranslationBatch and
+    forward(batch) -> StepOutput(loss=summed label-smoothed cross-entropy,
+    num_tokens=non-padding targets), the step the Trainer calls; translate(sentences) for
+    predictions, score(rows) / evaluate(rows) for sacreBLEU metrics.
     """
 
     config_class = TranslatorConfig
@@ -181,14 +200,15 @@ class Seq2SeqLSTM(PretrainedModel):
 
     # ----------------------------------------------------------------------------- training
 
-    def encode_examples(self, sources: Sequence[str], targets: Sequence[str]) -> list[Example]:
-        """(source ids + EOS, BOS + target ids + EOS) per pair, ready for TranslationBatch.collate.
+    def encode(self, rows: Iterable[Row]) -> list[Example]:
+        """(source ids + EOS, BOS + target ids + EOS) per row, ready for `collate`.
 
-        Sequences over max_source_length / max_target_length are truncated (keeping EOS), with
-        a warning that says how many.
+        rows: Mappings (dicts, or the rows of a `datasets.Dataset`) with string columns
+        "source" and "target", or the language-code columns of `config.source_language` and
+        `config.target_language` when those are set. Sequences over max_source_length /
+        max_target_length are truncated (keeping EOS), with a warning that says how many.
         """
-        if len(sources) != len(targets):
-            raise DataError(f"{len(sources)} source sentences but {len(targets)} target sentences")
+        sources, targets = self._sentence_pairs(rows)
         tok = self.tokenizer
         source_ids = self._truncated(
             tok.encode_batch(sources, add_eos=True), self.config.max_source_length, "source"
@@ -200,13 +220,23 @@ class Seq2SeqLSTM(PretrainedModel):
         )
         return list(zip(source_ids, target_ids, strict=True))
 
+    def collate(self, examples: Sequence[Example]) -> TranslationBatch:
+        """Pad (source ids, target ids) pairs as `encode` makes them into a TranslationBatch:
+        source LongTensor[B, S], source_lengths LongTensor[B], target_input (BOS text) and
+        target_output (text EOS) LongTensor[B, T - 1] for targets of up to T ids."""
+        pad_id = self.tokenizer.pad_id
+        source, source_lengths = pad_sequences([src for src, _ in examples], pad_id)
+        target_input, _ = pad_sequences([tgt[:-1] for _, tgt in examples], pad_id)
+        target_output, _ = pad_sequences([tgt[1:] for _, tgt in examples], pad_id)
+        return TranslationBatch(source, source_lengths, target_input, target_output)
+
     def forward(self, batch: TranslationBatch) -> StepOutput:
         """Summed label-smoothed cross-entropy of the batch's targets (padding ignored).
 
         Smoothing is torch's: the target distribution is (1 - eps) on the gold token plus
         eps / V on every token of the vocabulary.
         """
-        state = self.encode(batch.source, batch.source_lengths)
+        state = self.encode_source(batch.source, batch.source_lengths)
         vectors, _ = self.decoder(self.target_embedding(batch.target_input), state)
         logits = self.logits(vectors)  # [B, T, V]
         pad_id = self.tokenizer.pad_id
@@ -221,7 +251,7 @@ class Seq2SeqLSTM(PretrainedModel):
 
     # ----------------------------------------------------------------------------- pieces
 
-    def encode(self, source: Tensor, source_lengths: Tensor) -> DecoderState:
+    def encode_source(self, source: Tensor, source_lengths: Tensor) -> DecoderState:
         """Encode source LongTensor[B, S] of lengths LongTensor[B]: the decoder's first state."""
         mask = lengths_to_mask(source_lengths, source.size(1))
         memory, final = self.encoder(self.source_embedding(source), source_lengths)
@@ -243,7 +273,6 @@ class Seq2SeqLSTM(PretrainedModel):
 
     # ----------------------------------------------------------------------------- translation
 
-    @torch.no_grad()
     def translate(
         self,
         sentences: Sequence[str],
@@ -292,14 +321,12 @@ class Seq2SeqLSTM(PretrainedModel):
         # longest first: similar lengths share a batch, so little of it is padding
         order = sorted(range(len(todo)), key=lambda j: -len(sources[j]))
         device = self.output.weight.device
-        was_training = self.training
-        self.eval()
-        try:
+        with evaluating(self):
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
                 batch_sources = [sources[j] for j in chunk]
                 ids, lengths = pad_sequences(batch_sources, self.tokenizer.pad_id)
-                state = self.encode(ids.to(device), lengths.to(device))
+                state = self.encode_source(ids.to(device), lengths.to(device))
                 # the limit depends on the sentence's own length only (EOS not counted)
                 max_lengths = torch.tensor(
                     [max(1, int(ratio * (len(s) - 1)) + constant) for s in batch_sources],
@@ -310,13 +337,54 @@ class Seq2SeqLSTM(PretrainedModel):
                 )
                 for j, source, hyps in zip(chunk, batch_sources, hypotheses, strict=True):
                     results[todo[j]] = [self._translation(h, source) for h in hyps]
-        finally:
-            self.train(was_training)
         if return_attention:
             return [r[0] for r in results] if n_best == 1 else results
         if n_best == 1:
             return [r[0].text for r in results]
         return [[t.text for t in r] for r in results]
+
+    # ----------------------------------------------------------------------------- metrics
+
+    def score(
+        self,
+        rows: Iterable[Row],
+        beam_size: int = 5,
+        batch_size: int = 64,
+        length_penalty: float = 1.0,
+    ) -> dict[str, SacreScore]:
+        """sacreBLEU scores of the translations of the rows' sources against their targets.
+
+        rows as for `encode`; the targets are the references as given (detokenized text).
+        Returns `seqlstm.metrics.translation_scores`: "bleu" (cased, 13a), "chrf" (chrF2) and
+        "bleu_lowercase", each with its signature. beam_size=1 is greedy search (what
+        training's validation uses); batch_size and length_penalty as for `translate`.
+        """
+        sources, references = self._sentence_pairs(rows)
+        hypotheses = self.translate(
+            sources, beam_size=beam_size, length_penalty=length_penalty, batch_size=batch_size
+        )
+        return translation_scores(hypotheses, references)
+
+    def evaluate(
+        self,
+        rows: Iterable[Row],
+        beam_size: int = 5,
+        batch_size: int = 64,
+        length_penalty: float = 1.0,
+    ) -> dict[str, float]:
+        """`score`'s numbers alone: {"bleu", "chrf", "bleu_lowercase"} in percent."""
+        scores = self.score(rows, beam_size, batch_size, length_penalty)
+        return {name: s.score for name, s in scores.items()}
+
+    def _sentence_pairs(self, rows: Iterable[Row]) -> tuple[list[str], list[str]]:
+        """The (source sentences, target sentences) of rows; DataError names a bad row."""
+        config = self.config
+        sources: list[str] = []
+        targets: list[str] = []
+        for number, row in numbered_rows(rows):
+            sources.append(_column(row, number, "source", config.source_language))
+            targets.append(_column(row, number, "target", config.target_language))
+        return sources, targets
 
     def _search(
         self,
@@ -376,6 +444,21 @@ class Seq2SeqLSTM(PretrainedModel):
                 stacklevel=3,
             )
         return [ids if len(ids) <= limit else ids[: limit - 1] + ids[-1:] for ids in sequences]
+
+
+def _column(row: Row, number: int, side: str, language: str | None) -> str:
+    """The sentence of one side of a row: its "source"/"target" column, else its language's."""
+    names = [side] if language is None else [side, language]
+    for name in names:
+        if name in row:
+            text = row[name]
+            if not isinstance(text, str):
+                raise DataError(
+                    f"row {number}: column {name!r} must be a string, got {type(text).__name__}"
+                )
+            return text
+    wanted = " or ".join(repr(name) for name in names)
+    raise DataError(f"row {number}: expected a {wanted} column, got columns {list(row)}")
 
 
 class _BeamReorder:

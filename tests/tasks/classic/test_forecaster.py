@@ -1,15 +1,25 @@
-"""LSTMForecaster and sliding_windows: shapes, brute-force windows, scaling, learning a sine."""
+"""LSTMForecaster and sliding_windows: shapes, brute-force windows, scaling, the task protocol
+(encode/collate/forward/evaluate against hand computations and scikit-learn), learning a sine."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from sklearn.metrics import mean_absolute_error, mean_squared_error
 
+from seqlstm.errors import DataError
+from seqlstm.tasks.base import TaskModel
 from seqlstm.tasks.classic.forecaster import ForecasterConfig, LSTMForecaster, sliding_windows
 
 
 def build(num_features, horizon, **kwargs):
     return LSTMForecaster(ForecasterConfig(num_features, horizon, **kwargs))
+
+
+def rows(windows, targets):
+    """The rows of (window, target) pairs, as a recipe builds them from sliding_windows."""
+    return [{"window": w, "target": t} for w, t in zip(windows, targets, strict=True)]
 
 
 def test_sliding_windows_brute_force():
@@ -28,9 +38,9 @@ def test_sliding_windows_brute_force():
 def test_shapes_and_target_features():
     torch.manual_seed(0)
     model = build(3, horizon=5, hidden_size=8, num_layers=2)
-    assert model(torch.randn(4, 12, 3)).shape == (4, 5, 3)
+    assert model.forecast(torch.randn(4, 12, 3)).shape == (4, 5, 3)
     only_second = build(3, horizon=5, target_features=[1], hidden_size=8)
-    assert only_second(torch.randn(4, 12, 3)).shape == (4, 5, 1)
+    assert only_second.forecast(torch.randn(4, 12, 3)).shape == (4, 5, 1)
 
 
 def test_forecast_is_equivariant_to_rescaling_the_data():
@@ -40,9 +50,9 @@ def test_forecast_is_equivariant_to_rescaling_the_data():
     series = torch.randn(50, 2, dtype=torch.float64)
     scale, shift = torch.tensor([3.0, 0.5], dtype=torch.float64), torch.tensor([-7.0, 100.0])
     model.fit_scaler(series)
-    forecast = model(series[None, :20])
+    forecast = model.forecast(series[None, :20])
     model.fit_scaler(series * scale + shift)
-    rescaled = model(series[None, :20] * scale + shift)
+    rescaled = model.forecast(series[None, :20] * scale + shift)
     torch.testing.assert_close(rescaled, forecast * scale + shift)
 
 
@@ -53,8 +63,8 @@ def test_relative_forecast_follows_a_level_shift_of_its_target():
     window = torch.randn(2, 10, 2, dtype=torch.float64)
     target_up = window + torch.tensor([0.0, 50.0], dtype=torch.float64)
     covariate_up = window + torch.tensor([50.0, 0.0], dtype=torch.float64)
-    torch.testing.assert_close(model(target_up), model(window) + 50.0)
-    torch.testing.assert_close(model(covariate_up), model(window))
+    torch.testing.assert_close(model.forecast(target_up), model.forecast(window) + 50.0)
+    torch.testing.assert_close(model.forecast(covariate_up), model.forecast(window))
 
 
 def test_fit_scaler_uses_training_statistics_and_survives_constants():
@@ -63,7 +73,7 @@ def test_fit_scaler_uses_training_statistics_and_survives_constants():
     model.fit_scaler(series)
     torch.testing.assert_close(model.mean, torch.tensor([4.5, 4.0]))
     torch.testing.assert_close(model.std, torch.tensor([series[:, 0].std().item(), 1.0]))
-    assert torch.isfinite(model(series[None])).all()
+    assert torch.isfinite(model.forecast(series[None])).all()
     assert "mean" in model.state_dict() and "std" in model.state_dict()
 
 
@@ -73,7 +83,7 @@ def test_argument_errors():
     with pytest.raises(ValueError, match=r"target_features must be indices in \[0, 2\)"):
         build(2, horizon=1, target_features=[2])
     with pytest.raises(ValueError, match=r"expected a window \[B, W, 2\]"):
-        build(2, horizon=1)(torch.randn(3, 5, 1))
+        build(2, horizon=1).forecast(torch.randn(3, 5, 1))
 
 
 def test_learns_a_noiseless_sine_wave():
@@ -86,13 +96,14 @@ def test_learns_a_noiseless_sine_wave():
 
     model = build(1, horizon=12, hidden_size=32)
     model.fit_scaler(series[:270])
+    batch = model.collate(model.encode(rows(train_x, train_y)))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     for _ in range(100):
         optimizer.zero_grad()
-        model.scaled_error(model(train_x), train_y).pow(2).mean().backward()
+        out = model(batch)
+        (out.loss / out.num_tokens).backward()
         optimizer.step()
-    with torch.no_grad():
-        mae = (model(test_x) - test_y).abs().mean().item()
+    mae = model.evaluate(rows(test_x, test_y))["mae"]
     assert mae < 0.05  # amplitude 2, so < 2.5% of the peak-to-peak range
 
 
@@ -105,4 +116,76 @@ def test_save_pretrained_round_trip_keeps_weights_and_scaler(tmp_path):
     assert loaded.config == model.config and loaded.config.target_features == (0, 2)
     assert torch.equal(loaded.mean, model.mean) and torch.equal(loaded.std, model.std)
     window = torch.randn(5, 8, 3) * 5 + 2
-    assert torch.equal(loaded(window), model.eval()(window))
+    assert torch.equal(loaded.forecast(window), model.eval().forecast(window))
+
+
+# --- the task protocol ----------------------------------------------------------------------
+
+
+def test_follows_the_task_protocol():
+    assert isinstance(build(1, horizon=2), TaskModel)
+
+
+def test_forward_is_the_summed_squared_scaled_error_by_brute_force():
+    torch.manual_seed(0)
+    model = build(3, horizon=2, target_features=[2, 0], hidden_size=5)
+    model.fit_scaler(torch.randn(40, 3) * torch.tensor([1.0, 4.0, 0.5]) + 3)
+    windows, futures = sliding_windows(torch.randn(12, 3) + 3, window=4, horizon=2)
+    targets = futures[..., [2, 0]]
+    out = model(model.collate(model.encode(rows(windows, targets))))
+    forecast = model.forecast(windows).tolist()
+    std = model.std.tolist()
+    expected = sum(
+        ((forecast[b][h][k] - targets[b, h, k].item()) / std[feature]) ** 2
+        for b in range(len(windows))
+        for h in range(2)
+        for k, feature in enumerate([2, 0])
+    )
+    assert out.num_tokens == len(windows) * 2 * 2
+    assert out.loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_evaluate_matches_scikit_learn_for_any_batch_size():
+    torch.manual_seed(0)
+    model = build(2, horizon=3, target_features=[1], hidden_size=6, relative=True)
+    series = torch.randn(60, 2).cumsum(0)
+    model.fit_scaler(series)
+    windows, futures = sliding_windows(series, window=5, horizon=3)
+    targets = futures[..., 1:]
+    with torch.no_grad():
+        forecast = model.forecast(windows).flatten().numpy().astype(np.float64)
+    truth = targets.flatten().numpy().astype(np.float64)
+    for batch_size in (1, 7, 256):
+        metrics = model.evaluate(rows(windows, targets), batch_size=batch_size)
+        assert set(metrics) == {"mae", "rmse"}
+        assert metrics["mae"] == pytest.approx(mean_absolute_error(truth, forecast), rel=1e-5)
+        rmse = math.sqrt(mean_squared_error(truth, forecast))
+        assert metrics["rmse"] == pytest.approx(rmse, rel=1e-5)
+
+
+def test_encode_reads_univariate_columns_flat_and_names_bad_rows():
+    model = build(1, horizon=2)
+    (example,) = model.encode([{"window": [1.0, 2.0, 3.0], "target": np.array([4.0, 5.0])}])
+    assert example.window.shape == (3, 1) and example.target.shape == (2, 1)
+    assert example.window.dtype == torch.float32
+    two = build(2, horizon=2, target_features=[0])
+    good = {"window": [[1.0, 2.0]], "target": [[3.0], [4.0]]}
+    bad_rows = [
+        ({"window": [[1.0]], "target": [[3.0], [4.0]]}, r"'window' must hold \[T, 2\] numbers"),
+        ({"window": [[1.0, 2.0]], "target": [[3.0]]}, r"'target' must hold \[2, 1\] numbers"),
+        ({"window": [], "target": [[3.0], [4.0]]}, r"'window' must hold \[T, 2\]"),
+        ({"window": "abc", "target": [[3.0], [4.0]]}, r"'window' must hold \[T, 2\] numbers"),
+        ({"target": [[3.0], [4.0]]}, r"expected a 'window' column"),
+    ]
+    for row, message in bad_rows:
+        with pytest.raises(DataError, match="row 1: " + message):
+            two.encode([good, row])
+
+
+def test_collate_refuses_windows_of_different_lengths():
+    model = build(1, horizon=1)
+    examples = model.encode(
+        [{"window": [1.0, 2.0], "target": [3.0]}, {"window": [1.0], "target": [2.0]}]
+    )
+    with pytest.raises(DataError, match=r"same length, got \[1, 2\]"):
+        model.collate(examples)

@@ -2,12 +2,16 @@ import dataclasses
 import itertools
 import json
 import math
+import subprocess
+import sys
 
 import pytest
+import seqeval.metrics as seqeval
 import torch
-from locations import FIXTURES
+from datasets import Dataset
+from locations import FIXTURES, ROOT
 
-from seqlstm.data import BucketedBatches, read_conll
+from seqlstm.data import BucketedBatches, load, read_conll
 from seqlstm.errors import CheckpointError, DataError
 from seqlstm.tasks.tagging.context import (
     DocumentWindowBatches,
@@ -16,13 +20,14 @@ from seqlstm.tasks.tagging.context import (
     pack_windows,
     slice_words,
 )
+from seqlstm.tasks.tagging.examples import TaggingExample
 from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, TaggerConfig, UnknownLabelError
 from seqlstm.text.tag_schemes import convert_tags, is_valid_sequence, tag_chunks
 from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.text.words import tokenize
 from seqlstm.training import Trainer, TrainerConfig
 
-TRAIN = read_conll(FIXTURES / "ner_train.txt")
+TRAIN = read_conll(FIXTURES / "ner_train.txt")  # rows: {"tokens": [...], "tags": [...]}
 SENTENCES = [example["tokens"] for example in TRAIN]
 TAGS = [example["tags"] for example in TRAIN]
 TINY = dict(
@@ -40,8 +45,15 @@ def tokenizer():
     return SubwordTokenizer.train([" ".join(s) for s in SENTENCES], 400, hard_vocab_limit=False)
 
 
+def rows(sentences, tags=None):
+    """Tagging rows of sentences (lists of words) and, if given, their tags."""
+    if tags is None:
+        return [{"tokens": words} for words in sentences]
+    return [{"tokens": w, "tags": t} for w, t in zip(sentences, tags, strict=True)]
+
+
 def train(model, out, steps=60, lr=0.05, batches=None):
-    examples = model.encode(SENTENCES, TAGS)
+    examples = model.encode(TRAIN)
     if batches is None:
         batches = BucketedBatches(examples, [e.length for e in examples], model.collate, 10_000)
     config = TrainerConfig(
@@ -62,14 +74,14 @@ def train(model, out, steps=60, lr=0.05, batches=None):
 def trained(tokenizer, tmp_path_factory):
     torch.manual_seed(0)
     config = TaggerConfig(**TINY, word_embedding_dim=8)
-    model = BiLSTMCRFTagger.build(config, tokenizer, SENTENCES, TAGS)
+    model = BiLSTMCRFTagger.build(config, tokenizer, TRAIN)
     return train(model, tmp_path_factory.mktemp("train"))
 
 
 def untrained(tokenizer, seed=0, scale=3.0, **overrides):
     """A random tagger whose emissions are spread out, so no probability is close to 1."""
     torch.manual_seed(seed)
-    model = BiLSTMCRFTagger.build(TaggerConfig(**{**TINY, **overrides}), tokenizer, SENTENCES, TAGS)
+    model = BiLSTMCRFTagger.build(TaggerConfig(**{**TINY, **overrides}), tokenizer, TRAIN)
     with torch.no_grad():
         model.emission.weight.mul_(scale)
         model.crf.crf.transitions.normal_()
@@ -77,10 +89,12 @@ def untrained(tokenizer, seed=0, scale=3.0, **overrides):
 
 
 def test_overfits_the_fixture_to_entity_f1_100(trained):
-    scores = trained.evaluate(SENTENCES, TAGS)
+    scores = trained.entity_scores(TRAIN)
     assert scores.n_gold == 32 and scores.f1 == 100.0
     assert trained.predict(SENTENCES) == TAGS
     assert set(scores.per_type) == {"LOC", "MISC", "ORG", "PER"}
+    metrics = trained.evaluate(TRAIN)
+    assert metrics["f1"] == metrics["accuracy"] == metrics["f1_PER"] == 100.0
     # two adjacent PER entities stay two entities (IOB2 B-PER B-PER)
     assert trained.predict([["He", "told", "Anna", "Mary", "the", "news", "."]]) == [
         ["O", "O", "B-PER", "B-PER", "O", "O", "O"]
@@ -126,7 +140,7 @@ def test_predictions_are_always_valid_sequences(tokenizer, scheme, crf_scheme):
     tags = [convert_tags(t, "IOB2", scheme) for t in TAGS]
     torch.manual_seed(0)
     config = TaggerConfig(**TINY, scheme=scheme, crf_scheme=crf_scheme)
-    model = BiLSTMCRFTagger.build(config, tokenizer, SENTENCES, tags).eval()
+    model = BiLSTMCRFTagger.build(config, tokenizer, rows(SENTENCES, tags)).eval()
     with torch.no_grad():  # random emissions favour invalid sequences: O -> I-X everywhere
         model.emission.weight.normal_(std=3.0)
         model.crf.crf.transitions.normal_(std=3.0)
@@ -218,7 +232,7 @@ def test_raw_text_is_split_with_offsets(trained):
 
 def brute_force(model, words):
     """Every CRF-scheme label sequence of the sentence with its probability under the model."""
-    batch = model.collate(model.encode([words]))
+    batch = model.collate(model.encode(rows([words])))
     with torch.no_grad():
         emissions, mask = model.emissions(batch)
         num_labels = len(model.labels)
@@ -272,47 +286,53 @@ def test_confidences_match_brute_force_enumeration(tokenizer, crf_scheme):
 
 def test_training_data_errors(tokenizer):
     config = TaggerConfig(**TINY)
-    with pytest.raises(DataError, match="sentence 1: 2 words but 1 tags"):
-        BiLSTMCRFTagger.build(config, tokenizer, [["a"], ["b", "c"]], [["O"], ["O"]])
-    with pytest.raises(DataError, match="sentence 0, tag 1: 'E-PER' is not an IOB2 tag"):
-        BiLSTMCRFTagger.build(config, tokenizer, [["a", "b"]], [["B-PER", "E-PER"]])
+    with pytest.raises(DataError, match="row 1: 2 words but 1 tags"):
+        BiLSTMCRFTagger.build(config, tokenizer, rows([["a"], ["b", "c"]], [["O"], ["O"]]))
+    with pytest.raises(DataError, match="row 0, tag 1: 'E-PER' is not an IOB2 tag"):
+        BiLSTMCRFTagger.build(config, tokenizer, rows([["a", "b"]], [["B-PER", "E-PER"]]))
+    with pytest.raises(DataError, match="row 1: no 'tags'"):
+        BiLSTMCRFTagger.build(
+            config, tokenizer, [{"tokens": ["a"], "tags": ["O"]}, {"tokens": ["b"]}]
+        )
 
 
 def test_an_unknown_label_is_an_error_naming_sentence_and_token(trained):
     gold = [list(tags) for tags in TAGS[:3]]
     gold[2][4] = "B-DATE"
-    with pytest.raises(UnknownLabelError, match="sentence 2, token 4: the tag 'B-DATE'") as info:
-        trained.evaluate(SENTENCES[:3], gold)
+    with pytest.raises(UnknownLabelError, match="row 2, token 4: the tag 'B-DATE'") as info:
+        trained.evaluate(rows(SENTENCES[:3], gold))
     assert (info.value.sentence, info.value.position, info.value.tag) == (2, 4, "B-DATE")
     with pytest.raises(UnknownLabelError):
-        trained.encode(SENTENCES[:3], gold)
+        trained.entity_scores(rows(SENTENCES[:3], gold))
+    with pytest.raises(UnknownLabelError):
+        trained.encode(rows(SENTENCES[:3], gold))
 
 
 def test_pretrained_word_vectors_fill_the_word_table(tokenizer, tmp_path):
     vectors = tmp_path / "glove.txt"
     vectors.write_text("peter 1 2 3 4\nparis 0.5 0.5 0.5 0.5\nunrelated 9 9 9 9\n")
     config = TaggerConfig(**TINY, word_embedding_dim=4)
-    model = BiLSTMCRFTagger.build(config, tokenizer, SENTENCES, TAGS, word_vectors=vectors)
+    model = BiLSTMCRFTagger.build(config, tokenizer, TRAIN, word_vectors=vectors)
     table = model.embedding.word_embedding.weight
     assert table[model.words.index("peter")].tolist() == [1, 2, 3, 4]  # "Peter", lowercased
     assert table[model.words.index("paris")].tolist() == [0.5] * 4
     assert "unrelated" not in model.words
     with pytest.raises(ValueError, match="word_embedding_dim"):
-        BiLSTMCRFTagger.build(TaggerConfig(**TINY), tokenizer, SENTENCES, TAGS, vectors)
+        BiLSTMCRFTagger.build(TaggerConfig(**TINY), tokenizer, TRAIN, vectors)
 
 
 def test_lowercase_subwords_share_pieces_but_keep_the_case_in_the_characters(tokenizer, tmp_path):
     model = untrained(tokenizer, lowercase_subwords=True)
-    upper, lower = model.encode([["PETER", "BLACKBURN"], ["peter", "blackburn"]])
+    upper, lower = model.encode(rows([["PETER", "BLACKBURN"], ["peter", "blackburn"]]))
     assert upper.subword_ids.tolist() == lower.subword_ids.tolist()
     assert upper.subword_ids.tolist() == tokenizer.encode_words(["peter", "blackburn"])[0]
     assert upper.char_ids.tolist() != lower.char_ids.tolist()
-    cased = untrained(tokenizer).encode([["PETER", "BLACKBURN"]])[0]
+    cased = untrained(tokenizer).encode(rows([["PETER", "BLACKBURN"]]))[0]
     assert cased.subword_ids.tolist() != upper.subword_ids.tolist()
     model.save_pretrained(tmp_path)
     loaded = BiLSTMCRFTagger.from_pretrained(tmp_path)
     assert loaded.config.lowercase_subwords
-    reloaded = loaded.encode([["PETER"]])[0]
+    reloaded = loaded.encode(rows([["PETER"]]))[0]
     assert reloaded.subword_ids.tolist() == tokenizer.encode_words(["peter"])[0]
     # a model saved before the option existed has no such field: it loads with it off
     config_file = tmp_path / "config.json"
@@ -320,12 +340,15 @@ def test_lowercase_subwords_share_pieces_but_keep_the_case_in_the_characters(tok
     del saved["config"]["lowercase_subwords"]
     config_file.write_text(json.dumps(saved))
     older = BiLSTMCRFTagger.from_pretrained(tmp_path)
-    assert older.encode([["PETER"]])[0].subword_ids.tolist() == tokenizer.encode_words(["PETER"])[0]
+    assert (
+        older.encode(rows([["PETER"]]))[0].subword_ids.tolist()
+        == tokenizer.encode_words(["PETER"])[0]
+    )
 
 
 def test_forward_returns_the_summed_loss_over_words(tokenizer):
     model = untrained(tokenizer).train()
-    examples = model.encode(SENTENCES[:4] + [[]], TAGS[:4] + [[]])
+    examples = model.encode(rows(SENTENCES[:4] + [[]], TAGS[:4] + [[]]))
     with torch.no_grad():
         output = model(model.collate(examples))
         separate = sum(float(model(model.collate([e])).loss) for e in examples)
@@ -362,7 +385,7 @@ def test_word_tokenizer(text, words):
 
 def test_word_dropout_makes_whole_words_unknown(tokenizer, monkeypatch):
     model = untrained(tokenizer, word_dropout=0.5, word_embedding_dim=8).train()
-    batch = model.collate(model.encode(SENTENCES[:3], TAGS[:3]))
+    batch = model.collate(model.encode(TRAIN[:3]))
     lengths = batch.lengths
     width = int(lengths.max())
     # the random draw drops every odd-numbered word
@@ -386,13 +409,117 @@ def test_word_dropout_makes_whole_words_unknown(tokenizer, monkeypatch):
     assert not torch.allclose(dropped[mask], untouched[mask], atol=1e-3)
 
 
+# ---------------------------------------------------------------- rows (the task protocol)
+
+
+def test_encode_and_build_read_the_rows_of_a_dataset(tokenizer):
+    dataset = load(FIXTURES / "ner_train.txt", "tagging")["train"]
+    assert isinstance(dataset, Dataset) and len(dataset) == len(TRAIN)
+    torch.manual_seed(0)
+    from_dataset = BiLSTMCRFTagger.build(
+        TaggerConfig(**TINY, word_embedding_dim=8), tokenizer, dataset
+    )
+    torch.manual_seed(0)
+    from_dicts = BiLSTMCRFTagger.build(TaggerConfig(**TINY, word_embedding_dim=8), tokenizer, TRAIN)
+    assert from_dataset.labels == from_dicts.labels and from_dataset.chars == from_dicts.chars
+    assert from_dataset.words == from_dicts.words
+    for name, tensor in from_dicts.state_dict().items():
+        assert torch.equal(from_dataset.state_dict()[name], tensor), name
+    encoded, expected = from_dicts.encode(dataset), from_dicts.encode(TRAIN)
+    assert len(encoded) == len(expected) == len(TRAIN)
+    for a, b in zip(encoded, expected, strict=True):
+        assert_same_example(a, b)
+    assert encoded[0].tag_ids is not None
+    # without tags (a column of None, or no column): examples without tag ids, as predict uses
+    untagged = from_dicts.encode(dataset.remove_columns("tags"))
+    assert all(e.tag_ids is None for e in untagged)
+    assert from_dicts.collate(untagged).tags is None
+    assert torch.equal(untagged[3].subword_ids, expected[3].subword_ids)
+    assert from_dicts.evaluate(dataset) == from_dicts.evaluate(TRAIN)
+
+
+def test_evaluate_agrees_with_seqeval(trained):
+    # the trained tagger reproduces TAGS; gold rows that differ from them in known ways give
+    # a mix of right, wrong, missed and spurious entities of every type
+    gold = [list(tags) for tags in TAGS]
+    gold[0][0] = "B-LOC"  # ORG predicted: a wrong type
+    gold[0][6] = "O"  # a spurious MISC
+    gold[1] = ["O"] * len(gold[1])  # every predicted entity spurious
+    gold[2][0] = "B-PER"  # a missed entity
+    assert TAGS[3][5:7] == ["B-ORG", "I-ORG"]
+    gold[3][6] = "O"  # a shorter span: the gold ORG is missed, the predicted one wrong
+    metrics = trained.evaluate(rows(SENTENCES, gold))
+    predicted = trained.predict(SENTENCES)
+    assert predicted == TAGS and gold != TAGS
+    assert 0 < metrics["precision"] < 100 and 0 < metrics["recall"] < 100
+    assert metrics["precision"] == pytest.approx(100 * seqeval.precision_score(gold, predicted))
+    assert metrics["recall"] == pytest.approx(100 * seqeval.recall_score(gold, predicted))
+    assert metrics["f1"] == pytest.approx(100 * seqeval.f1_score(gold, predicted))
+    assert metrics["accuracy"] == pytest.approx(100 * seqeval.accuracy_score(gold, predicted))
+    report = seqeval.classification_report(gold, predicted, output_dict=True, zero_division=0)
+    types = sorted(name for name in report if not name.endswith(" avg"))
+    assert types == ["LOC", "MISC", "ORG", "PER"]
+    expected = ["precision", "recall", "f1", "accuracy"]
+    for name in types:
+        expected += [f"precision_{name}", f"recall_{name}", f"f1_{name}"]
+        assert metrics[f"precision_{name}"] == pytest.approx(100 * report[name]["precision"])
+        assert metrics[f"recall_{name}"] == pytest.approx(100 * report[name]["recall"])
+        assert metrics[f"f1_{name}"] == pytest.approx(100 * report[name]["f1-score"])
+    assert list(metrics) == expected  # the order results files show them in
+    scores = trained.entity_scores(rows(SENTENCES, gold))
+    assert scores.f1 == metrics["f1"] and scores.report().startswith("processed 118 tokens")
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (["Peter", "O"], r"row 1: expected a mapping with 'tokens' .* got list"),
+        ({"tokens": "Peter"}, r"row 1: 'tokens' must be a list of str words, got str"),
+        ({"words": ["Peter"]}, r"row 1: 'tokens' must be a list of str words, got nothing"),
+        ({"tokens": ["Peter", 3]}, r"row 1: 'tokens' .* got a list with a non-str item"),
+        ({"tokens": ["Peter"]}, r"row 1: no 'tags'"),
+        ({"tokens": ["Peter"], "tags": "B-PER"}, r"row 1: 'tags' must be a list of str tags"),
+        ({"tokens": ["Peter"], "tags": ["B-PER", "O"]}, r"row 1: 1 words but 2 tags"),
+        ({"tokens": ["Peter"], "tags": ["E-PER"]}, r"row 1, tag 0: 'E-PER' is not an IOB2 tag"),
+    ],
+)
+def test_check_rows_names_the_rows_and_the_row(trained, bad, message):
+    trained.check_rows(TRAIN, "training data")  # good rows pass
+    with pytest.raises(DataError, match=f"^validation split, {message}"):
+        trained.check_rows([TRAIN[0], bad], "validation split")
+
+
+def test_check_rows_finds_labels_training_never_saw(trained):
+    gold = [dict(row) for row in TRAIN[:3]]
+    gold[2] = {"tokens": gold[2]["tokens"], "tags": list(gold[2]["tags"])}
+    gold[2]["tags"][4] = "B-DATE"
+    with pytest.raises(
+        UnknownLabelError, match="^test split, row 2, token 4: the tag 'B-DATE'"
+    ) as info:
+        trained.check_rows(gold, "test split")
+    assert (info.value.sentence, info.value.position, info.value.tag) == (2, 4, "B-DATE")
+
+
+def test_encode_errors_name_the_row(trained):
+    with pytest.raises(DataError, match="row 1: 'tokens' must be a list of str words"):
+        trained.encode([TRAIN[0], {"tokens": "Peter Blackburn"}])
+    with pytest.raises(DataError, match="row 1: encode_words: word 1 .* empty after normalisation"):
+        trained.encode([TRAIN[0], {"tokens": ["Peter", " "]}])
+    with pytest.raises(DataError, match="expected an iterable of rows .* got a dict"):
+        trained.encode({"tokens": ["Peter"], "tags": ["B-PER"]})
+    with pytest.raises(DataError, match="expected an iterable of rows .* got a DatasetDict"):
+        trained.encode(load(FIXTURES / "ner_train.txt", "tagging"))
+    # a row may leave out its tags, or give None, and still be encoded
+    assert trained.encode([{"tokens": ["Rome"], "tags": None}])[0].tag_ids is None
+
+
 # ---------------------------------------------------------------- document context
 
 
 def build(tokenizer, context_words=4, seed=0):
     torch.manual_seed(seed)
     config = TaggerConfig(**TINY, word_embedding_dim=8, context_words=context_words)
-    return BiLSTMCRFTagger.build(config, tokenizer, SENTENCES, TAGS).eval()
+    return BiLSTMCRFTagger.build(config, tokenizer, TRAIN).eval()
 
 
 def assert_same_example(a, b, check_starts=True):
@@ -406,9 +533,9 @@ def assert_same_example(a, b, check_starts=True):
 
 def test_joined_sentences_equal_the_encoding_of_their_words(tokenizer):
     model = build(tokenizer)
-    parts = model.encode(SENTENCES[:3], TAGS[:3])
+    parts = model.encode(TRAIN[:3])
     joined = join_examples(parts, model.chars.pad_id)
-    whole = model.encode([sum(SENTENCES[:3], [])], [sum(TAGS[:3], [])])[0]
+    whole = model.encode(rows([sum(SENTENCES[:3], [])], [sum(TAGS[:3], [])]))[0]
     assert_same_example(joined, whole, check_starts=False)
     lengths = [len(s) for s in SENTENCES[:3]]
     starts = torch.zeros(sum(lengths), dtype=torch.bool)
@@ -418,7 +545,7 @@ def test_joined_sentences_equal_the_encoding_of_their_words(tokenizer):
 
 def test_slices_join_back_into_the_example(tokenizer):
     model = build(tokenizer)
-    example = model.encode([SENTENCES[0]], [TAGS[0]])[0]
+    example = model.encode(TRAIN[:1])[0]
     for cut in range(example.length + 1):
         left, right = slice_words(example, 0, cut), slice_words(example, cut, example.length)
         assert left.length == cut and right.length == example.length - cut
@@ -429,11 +556,11 @@ def test_slices_join_back_into_the_example(tokenizer):
 def test_each_sentence_is_read_between_its_neighbours_words(tokenizer):
     model = build(tokenizer)
     sentences = SENTENCES[:4]
-    examples = in_context(model.encode(sentences), 4, model.chars.pad_id)
+    examples = in_context(model.encode(rows(sentences)), 4, model.chars.pad_id)
     for i, example in enumerate(examples):
         before = sum(sentences[:i], [])[-4:] if i else []
         after = sum(sentences[i + 1 :], [])[:4]
-        window = model.encode([before + sentences[i] + after])[0]
+        window = model.encode(rows([before + sentences[i] + after]))[0]
         assert torch.equal(example.subword_ids, window.subword_ids)
         assert torch.equal(example.char_ids, window.char_ids)
         assert (example.target_start, example.target_length) == (len(before), len(sentences[i]))
@@ -461,8 +588,15 @@ def test_pack_windows(lengths, budget, first, expected):
 
 def test_window_batches_cover_every_word_once_an_epoch(tokenizer):
     model = build(tokenizer)
-    examples = model.encode(SENTENCES, TAGS)
-    batches = DocumentWindowBatches(model, examples, window_words=20, max_tokens=40, seed=3)
+    examples = model.encode(TRAIN)
+    batches = DocumentWindowBatches(
+        examples,
+        20,
+        batch_words=40,
+        collate_fn=model.collate,
+        char_pad_id=model.char_pad_id,
+        seed=3,
+    )
     total = sum(len(s) for s in SENTENCES)
     layouts = []
     for epoch in range(4):
@@ -481,16 +615,64 @@ def test_window_batches_cover_every_word_once_an_epoch(tokenizer):
 
 def test_window_batches_split_over_ranks(tokenizer):
     model = build(tokenizer)
-    examples = model.encode(SENTENCES, TAGS)
+    examples = model.encode(TRAIN)
+    pad = model.char_pad_id
     ranks = [
-        DocumentWindowBatches(model, examples, 20, 40, seed=1, num_replicas=3, rank=r)
+        DocumentWindowBatches(examples, 20, 40, model.collate, pad, seed=1, num_replicas=3, rank=r)
         for r in range(3)
     ]
-    single = DocumentWindowBatches(model, examples, 20, 40, seed=1, num_replicas=1, rank=0)
+    single = DocumentWindowBatches(
+        examples, 20, 40, model.collate, pad, seed=1, num_replicas=1, rank=0
+    )
     assert len({len(r) for r in ranks}) == 1 and 3 * len(ranks[0]) >= len(single)
     seen = [w for r in ranks for batch in r.windows(2) for w in batch]
     everything = [w for batch in single.windows(2) for w in batch]
     assert set(seen) == set(everything)
+
+
+def test_window_batches_need_no_model():
+    # hand-made examples of 1..3 words with character rows of different widths
+    lengths = [2, 3, 1, 2, 3, 1]
+    examples = [
+        TaggingExample(
+            length=n,
+            subword_ids=torch.arange(n) + 10 * i,
+            word_index=torch.arange(n),
+            char_ids=torch.full((n, i + 1), i),
+            word_ids=None,
+            tag_ids=torch.full((n,), i),
+            sentence_start=torch.arange(n) == 0,
+            target_start=0,
+            target_length=n,
+        )
+        for i, n in enumerate(lengths)
+    ]
+    batches = DocumentWindowBatches(examples, 4, 5, collate_fn=list, char_pad_id=99, seed=2)
+    assert len(batches) == 3  # 12 words over batches of 5
+    joined = [window for batch in batches.epoch(0) for window in batch]
+    windows = [w for batch in batches.windows(0) for w in batch]
+    assert len(joined) == len(windows)
+    for example, window in zip(joined, windows, strict=True):
+        parts = [examples[i] for i in window]
+        assert example.length == example.target_length == sum(p.length for p in parts)
+        assert example.tag_ids.tolist() == [t for p in parts for t in p.tag_ids.tolist()]
+        width = max(p.char_ids.shape[1] for p in parts)
+        row = 0
+        for p in parts:  # each part's characters, then the given pad id
+            assert torch.equal(
+                example.char_ids[row : row + p.length, : p.char_ids.shape[1]], p.char_ids
+            )
+            assert (example.char_ids[row : row + p.length, p.char_ids.shape[1] : width] == 99).all()
+            row += p.length
+    assert sorted(i for w in windows for i in w) == list(range(len(examples)))
+
+
+def test_the_context_module_does_not_import_the_tagger():
+    code = (
+        "import sys, seqlstm.tasks.tagging.context\n"
+        "assert 'seqlstm.tasks.tagging.tagger' not in sys.modules, 'the import loop is back'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 def test_predictions_read_the_neighbouring_sentences(tokenizer):
@@ -515,7 +697,7 @@ def test_predictions_read_the_neighbouring_sentences(tokenizer):
 
 def test_target_scores_are_the_windows_scores_at_its_words(tokenizer):
     model = build(tokenizer, context_words=4)
-    encoded = model.encode(SENTENCES[:3])
+    encoded = model.encode(rows(SENTENCES[:3]))
     target = in_context(encoded, 4, model.chars.pad_id)[1]
     whole = dataclasses.replace(target, target_start=0, target_length=target.length)
     with torch.no_grad():
@@ -533,9 +715,11 @@ def test_context_predictions_do_not_depend_on_the_batch(tokenizer):
 
 def test_a_context_tagger_overfits_and_survives_save_and_load(tokenizer, tmp_path):
     model = build(tokenizer, context_words=4).train()
-    windows = DocumentWindowBatches(model, model.encode(SENTENCES, TAGS), 30, 10_000)
+    windows = DocumentWindowBatches(
+        model.encode(TRAIN), 30, 10_000, model.collate, model.char_pad_id
+    )
     train(model, tmp_path / "train", batches=windows)
-    assert model.evaluate(SENTENCES, TAGS).f1 == 100.0
+    assert model.evaluate(TRAIN)["f1"] == 100.0
     model.save_pretrained(tmp_path / "model")
     loaded = BiLSTMCRFTagger.from_pretrained(tmp_path / "model")
     assert loaded.config.context_words == 4

@@ -1,15 +1,19 @@
+import json
 import random
 
 import pytest
+import sacrebleu
 import torch
 import torch.nn.functional as F
+from datasets import Dataset
+from locations import FIXTURES
 
-from seqlstm.data import BucketedBatches
+from seqlstm.data import BucketedBatches, load
 from seqlstm.errors import DataError
 from seqlstm.layers.decoders import DecoderState
 from seqlstm.metrics import corpus_bleu
 from seqlstm.tasks.translation.search import beam_search, greedy_search
-from seqlstm.tasks.translation.translator import Seq2SeqLSTM, TranslationBatch, TranslatorConfig
+from seqlstm.tasks.translation.translator import Seq2SeqLSTM, TranslatorConfig
 from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.training import Trainer, TrainerConfig
 
@@ -35,6 +39,10 @@ def reversal():
     return sources, targets, tokenizer
 
 
+def _rows(sources, targets):
+    return [{"source": s, "target": t} for s, t in zip(sources, targets, strict=True)]
+
+
 def _config(**overrides):
     sizes = dict(embedding_dim=16, encoder_hidden_size=8, decoder_hidden_size=16)
     return TranslatorConfig(**{**sizes, "encoder_layers": 2, "decoder_layers": 2, **overrides})
@@ -54,7 +62,7 @@ def undertrained(reversal):
     def get(attention):
         if attention not in models:
             model = _random_model(tokenizer, attention=attention, input_feeding=attention != "dot")
-            batch = TranslationBatch.collate(model.encode_examples(sources, targets))
+            batch = model.collate(model.encode(_rows(sources, targets)))
             optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
             model.train()
             for _ in range(20):
@@ -83,11 +91,11 @@ def trained(reversal, tmp_path_factory):
         label_smoothing=0.0,
     )
     model = Seq2SeqLSTM(config, tokenizer)
-    examples = model.encode_examples(sources, targets)
+    examples = model.encode(_rows(sources, targets))
     batches = BucketedBatches(
         examples,
         [len(s) + len(t) for s, t in examples],
-        lambda batch: TranslationBatch.collate(batch, tokenizer.pad_id),
+        model.collate,
         max_tokens=10_000,
         shuffle=False,
     )
@@ -157,12 +165,11 @@ def test_translation_does_not_depend_on_batch_or_padding(undertrained, attention
 def test_beam_size_one_equals_greedy(undertrained, reversal, attention):
     tokenizer = reversal[2]
     model = undertrained(attention)
-    examples = model.encode_examples(_sentences(8, 1, 7, seed=3), ["x"] * 8)
-    batch = TranslationBatch.collate(examples, tokenizer.pad_id)
+    batch = model.collate(model.encode(_rows(_sentences(8, 1, 7, seed=3), ["x"] * 8)))
     max_lengths = batch.source_lengths  # tight: some outputs end in EOS, some are cut
     bos, eos = tokenizer.bos_id, tokenizer.eos_id
     with torch.no_grad():
-        state = model.encode(batch.source, batch.source_lengths)
+        state = model.encode_source(batch.source, batch.source_lengths)
         greedy = greedy_search(
             model.decode_step, DecoderState.reorder, state, max_lengths, bos, eos
         )
@@ -177,15 +184,15 @@ def test_beam_size_one_equals_greedy(undertrained, reversal, attention):
 def test_loss_is_summed_smoothed_cross_entropy_without_padding(reversal):
     sources, targets, tokenizer = reversal
     model = _random_model(tokenizer, seed=1, label_smoothing=0.2)
-    examples = model.encode_examples(sources[:3], targets[:3])
-    batch = TranslationBatch.collate(examples, tokenizer.pad_id)
+    examples = model.encode(_rows(sources[:3], targets[:3]))
+    batch = model.collate(examples)
     out = model(batch)
     assert out.num_tokens == sum(len(t) - 1 for _, t in examples)
     # brute force: step the decoder token by token, one example at a time, no padding
     expected = 0.0
     vocab = len(tokenizer)
     for source, target in examples:
-        state = model.encode(torch.tensor([source]), torch.tensor([len(source)]))
+        state = model.encode_source(torch.tensor([source]), torch.tensor([len(source)]))
         for previous, gold in zip(target[:-1], target[1:], strict=True):
             vector, state, _ = model.decoder.step(
                 model.target_embedding(torch.tensor([previous])), state
@@ -260,5 +267,135 @@ def test_embedding_tying_and_config_checks(reversal):
         tied.translate("red cat")
     with pytest.raises(ValueError, match="n_best"):
         tied.translate(["red"], beam_size=2, n_best=3)
-    with pytest.raises(DataError, match="2 source sentences but 1 target"):
-        tied.encode_examples(["a", "b"], ["c"])
+    with pytest.raises(ValueError, match="both source_language and target_language or neither"):
+        TranslatorConfig(source_language="en")
+    with pytest.raises(ValueError, match="two different non-empty codes"):
+        TranslatorConfig(source_language="en", target_language="en")
+
+
+def test_encode_frames_and_collate_pads_by_hand(reversal):
+    sources, targets, tokenizer = reversal
+    model = _random_model(tokenizer)
+    rows = _rows(sources[:3], targets[:3])
+    examples = model.encode(rows)
+    bos, eos, pad = tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id
+    for (source, target), row in zip(examples, rows, strict=True):
+        assert source == tokenizer.encode(row["source"]) + [eos]
+        assert target == [bos, *tokenizer.encode(row["target"]), eos]
+    batch = model.collate(examples)
+    longest_source = max(len(s) for s, _ in examples)
+    longest_target = max(len(t) for _, t in examples)
+    assert batch.source.shape == (3, longest_source)
+    assert batch.target_input.shape == batch.target_output.shape == (3, longest_target - 1)
+    assert batch.source_lengths.tolist() == [len(s) for s, _ in examples]
+    for i, (source, target) in enumerate(examples):
+        padding = [pad] * (longest_target - len(target))
+        assert batch.source[i].tolist() == source + [pad] * (longest_source - len(source))
+        assert batch.target_input[i].tolist() == target[:-1] + padding
+        assert batch.target_output[i].tolist() == target[1:] + padding
+
+
+def test_encode_reads_language_code_rows_and_datasets(reversal, tmp_path):
+    sources, targets, tokenizer = reversal
+    plain = _random_model(tokenizer)
+    coded = _random_model(tokenizer, source_language="en", target_language="de")
+    expected = plain.encode(_rows(sources, targets))
+    by_language = [{"en": s, "de": t} for s, t in zip(sources, targets, strict=True)]
+    assert coded.encode(by_language) == expected
+    # "source"/"target" rows keep working when the languages are set
+    assert coded.encode(_rows(sources, targets)) == expected
+    assert coded.encode(Dataset.from_dict({"de": targets, "en": sources})) == expected
+    assert plain.encode(Dataset.from_dict({"source": sources, "target": targets})) == expected
+    # what seqlstm.data.load makes of {split}.{language} files
+    for language, sentences in (("en", sources), ("de", targets)):
+        (tmp_path / f"train.{language}").write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    assert coded.encode(load(tmp_path, "translation")["train"]) == expected
+    # the language columns are the model's, not whichever two columns a row has
+    reversed_direction = _random_model(tokenizer, source_language="de", target_language="en")
+    assert reversed_direction.encode(by_language) == plain.encode(_rows(targets, sources))
+
+
+def test_encode_names_the_bad_row(reversal):
+    _, _, tokenizer = reversal
+    plain = _random_model(tokenizer)
+    coded = _random_model(tokenizer, source_language="en", target_language="de")
+    good = {"source": "red cat", "target": "cat red"}
+    with pytest.raises(DataError, match=r"row 1: expected a 'target' column, got columns \['sou"):
+        plain.encode([good, {"source": "red", "target_text": "der"}])
+    with pytest.raises(DataError, match=r"row 2: expected a 'source' or 'en' column"):
+        coded.encode([{"en": "red", "de": "rot"}, good, {"fr": "rouge", "de": "rot"}])
+    with pytest.raises(DataError, match=r"row 0: expected a 'source' column"):
+        plain.encode([{"en": "red", "de": "rot"}])  # no languages set: codes mean nothing
+    with pytest.raises(DataError, match=r"row 1: column 'target' must be a string, got list"):
+        plain.encode([good, {"source": "red", "target": ["cat"]}])
+    with pytest.raises(DataError, match=r"row 0: expected a mapping of columns, got tuple"):
+        plain.encode([("red", "cat")])
+    with pytest.raises(DataError, match=r"not one dict"):
+        plain.encode(good)
+    with pytest.raises(DataError, match=r"row 0: expected a 'source' column"):
+        plain.evaluate([{"target": "cat"}])
+
+
+@pytest.mark.parametrize(("beam_size", "batch_size"), [(1, 64), (3, 2)])
+def test_score_and_evaluate_equal_sacrebleu_on_the_translations(
+    undertrained, reversal, beam_size, batch_size
+):
+    sources, targets, _ = reversal
+    model = undertrained("general")
+    hypotheses = model.translate(sources, beam_size=beam_size)
+    # references: the model's own output, the same capitalised, or the reversal's target, so
+    # that cased BLEU, lowercased BLEU and 100 all differ
+    references = [
+        (h, h.capitalize(), t)[i % 3]
+        for i, (h, t) in enumerate(zip(hypotheses, targets, strict=True))
+    ]
+    rows = _rows(sources, references)
+    scores = model.score(rows, beam_size=beam_size, batch_size=batch_size)
+    metrics = {
+        "bleu": sacrebleu.BLEU(),
+        "chrf": sacrebleu.CHRF(),
+        "bleu_lowercase": sacrebleu.BLEU(lowercase=True),
+    }
+    assert scores.keys() == metrics.keys()
+    for name, metric in metrics.items():
+        theirs = metric.corpus_score(hypotheses, [references])
+        assert scores[name].score == theirs.score, name
+        assert scores[name].summary == str(theirs)
+        assert scores[name].signature == str(metric.get_signature())
+    assert 0 < scores["bleu"].score < scores["bleu_lowercase"].score < 100
+    assert "case:lc" in scores["bleu_lowercase"].signature
+    assert "tok:13a" in scores["bleu"].signature and "case:mixed" in scores["bleu"].signature
+    evaluated = model.evaluate(rows, beam_size=beam_size, batch_size=batch_size)
+    assert evaluated == {name: s.score for name, s in scores.items()}
+
+
+def test_length_penalty_reaches_the_search(undertrained, reversal):
+    sources, targets, _ = reversal
+    model = undertrained("concat")
+    outputs = []
+    for alpha in (0.0, 2.0):
+        hypotheses = model.translate(sources, beam_size=4, length_penalty=alpha)
+        bleu = model.score(_rows(sources, targets), beam_size=4, length_penalty=alpha)["bleu"]
+        assert bleu.score == sacrebleu.BLEU().corpus_score(hypotheses, [targets]).score
+        outputs.append(hypotheses)
+    assert outputs[0] != outputs[1]  # the penalty changes which beams win
+
+
+def test_overfitted_model_evaluates_to_100(trained, reversal):
+    sources, targets, _ = reversal
+    for name, value in trained.evaluate(_rows(sources, targets), beam_size=1).items():
+        assert value == pytest.approx(100.0), name
+
+
+def test_model_directory_without_language_fields_loads(tmp_path):
+    directory = FIXTURES / "models_0_1" / "translator"
+    assert "source_language" not in json.loads((directory / "config.json").read_text())["config"]
+    model = Seq2SeqLSTM.from_pretrained(directory)
+    assert model.config.source_language is None and model.config.target_language is None
+    # with languages set they are saved and come back
+    model.config.source_language, model.config.target_language = "en", "de"
+    model.save_pretrained(tmp_path / "coded")
+    loaded = Seq2SeqLSTM.from_pretrained(tmp_path / "coded")
+    assert (loaded.config.source_language, loaded.config.target_language) == ("en", "de")
+    sentences = ["a dog runs", "two men"]
+    assert loaded.translate(sentences, beam_size=2) == model.translate(sentences, beam_size=2)
