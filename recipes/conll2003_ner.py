@@ -111,9 +111,9 @@ def main(argv: list[str] | None = None) -> dict:
         batches = BucketedBatches(examples, lengths, model.collate, cfg.batch_words, seed=run.seed)
     evaluate = evaluate_on(valid, batch_size=cfg.eval_batch_size)
     best = run.fit(model, batches, evaluate, metric="f1", metric_mode="max", log_every_steps=100)
-    report = model.entity_scores(test, batch_size=cfg.eval_batch_size).report()
-    print(f"--- test ({len(test)} sentences) ---\n{report}")
-    return run.finish({"valid": best, "test": model.evaluate(test, cfg.eval_batch_size)})
+    scores = model.entity_scores(test, batch_size=cfg.eval_batch_size)
+    print(f"--- test ({len(test)} sentences) ---\n{scores.report()}")
+    return run.finish({"valid": best, "test": scores.as_dict()})
 
 
 if __name__ == "__main__":

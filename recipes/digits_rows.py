@@ -17,17 +17,15 @@ from typing import Literal
 
 import datasets
 import numpy as np
-import torch
-import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
-from torch import Tensor
 
 from seqlstm.data import BucketedBatches
 from seqlstm.errors import DataError
 from seqlstm.experiment.recipe_args import config_from
 from seqlstm.experiment.run import RecipeRun, RunSettings
-from seqlstm.tasks.classic.classifier import ClassifierBatch, ClassifierConfig, LSTMClassifier
+from seqlstm.tasks.classic.classifier import ClassifierConfig, LSTMClassifier
+from seqlstm.tasks.classic.image_rows import image_label_arrays, image_rows, shifting_collate
 
 DIGITS = "sklearn-digits"
 ALIASES = {"mnist": "ylecun/mnist", "digits": DIGITS}
@@ -81,42 +79,11 @@ def load_rows(dataset: str, cfg: DigitsConfig) -> dict[str, list[dict]]:
         train_x, test_x, train_y, test_y = stratified(images, digits.target, cfg.test_fraction)
     else:
         hub = datasets.load_dataset(dataset)
-        train_x, train_y = hub_images(hub, "train", dataset)
-        test_x, test_y = hub_images(hub, "test", dataset)
+        train_x, train_y = image_label_arrays(hub, "train", dataset)
+        test_x, test_y = image_label_arrays(hub, "test", dataset)
     train_x, valid_x, train_y, valid_y = stratified(train_x, train_y, cfg.valid_fraction)
     arrays = {"train": (train_x, train_y), "valid": (valid_x, valid_y), "test": (test_x, test_y)}
-    return {
-        name: [{"inputs": torch.as_tensor(x), "label": int(y)} for x, y in zip(*xy, strict=True)]
-        for name, xy in arrays.items()
-    }
-
-
-def hub_images(splits, split: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
-    """A hub split with ``image`` (grey PIL images) and ``label`` columns as arrays."""
-    if split not in splits:
-        raise DataError(f"{dataset}: no {split!r} split (it has {sorted(splits)})")
-    rows = splits[split]
-    if not {"image", "label"} <= set(rows.column_names):
-        raise DataError(
-            f"{dataset} [{split}]: expected columns 'image' and 'label', got {rows.column_names}"
-        )
-    images = np.stack([np.asarray(image.convert("L"), dtype=np.float32) for image in rows["image"]])
-    return images / 255.0, np.asarray(rows["label"], dtype=np.int64)
-
-
-def random_shift(images: Tensor, max_shift: int) -> Tensor:
-    """Each image [N, rows, columns] moved by its own random (dy, dx) in [-max_shift, max_shift],
-    with zeros (background) shifted in."""
-    if max_shift < 0:
-        raise ValueError(f"max_shift must be >= 0, got {max_shift}")
-    if max_shift == 0:
-        return images
-    rows, columns = images.shape[1:]
-    padded = F.pad(images, (max_shift, max_shift, max_shift, max_shift))
-    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, len(images))).tolist()
-    return torch.stack(
-        [p[y : y + rows, x : x + columns] for p, y, x in zip(padded, dy, dx, strict=True)]
-    )
+    return {name: image_rows(*xy) for name, xy in arrays.items()}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -127,24 +94,18 @@ def main(argv: list[str] | None = None) -> dict:
     dataset = ALIASES.get(run.source(DIGITS), run.source(DIGITS))
     rows = load_rows(dataset, cfg)
     run.begin("image rows classification", dataset, rows)
-    steps, features = rows["train"][0]["inputs"].shape
+    features = rows["train"][0]["inputs"].shape[1]  # pixels per row
     classes = max(row["label"] for split in rows.values() for row in split) + 1
     model = LSTMClassifier(
         config_from(ClassifierConfig, cfg, num_classes=classes, input_size=features)
     )
 
-    def collate(examples: list) -> ClassifierBatch:
-        batch = model.collate(examples)
-        return dataclasses.replace(batch, inputs=random_shift(batch.inputs, cfg.max_shift))
-
     def evaluate(m: LSTMClassifier, split: str = "valid") -> dict[str, float]:
         return {**m.evaluate(rows[split], cfg.eval_batch_size), "examples": len(rows[split])}
 
-    # every image has the same number of rows: the token budget is batch_size images
-    examples = model.encode(rows["train"])
-    sizes = {"max_sentences": cfg.batch_size, "bucket_size": len(examples), "seed": run.seed}
-    batches = BucketedBatches(
-        examples, [steps] * len(examples), collate, steps * cfg.batch_size, **sizes
+    collate = shifting_collate(model.collate, cfg.max_shift)
+    batches = BucketedBatches.fixed_size(
+        model.encode(rows["train"]), collate, cfg.batch_size, run.seed
     )
     optimizer = "adamw" if cfg.weight_decay > 0 else "adam"
     metric_mode = "max" if cfg.metric == "accuracy" else "min"

@@ -1,8 +1,10 @@
-"""Pictures of what the models do: attention heatmaps and the gates of a language model's LSTM.
+"""Pictures of what the models do: attention heatmaps, the gates of a language model's LSTM,
+and forecasts against the truth.
 
     plot_attention(translation.attention, translation.source_pieces, translation.target_pieces,
                    "attention.png")
     plot_gates(lm, "ROMEO:\\nBut soft, what light", "gates.png", layer=1, units=range(16))
+    plot_forecasts(series, origins, {"LSTM": forecaster.predict(rows)[..., 0]}, "forecast.png")
 
 matplotlib is optional (`pip install seqlstm[plot]`): it is imported when a plot is drawn,
 and only its object-oriented API is used (a Figure saved to a file), so plotting never changes
@@ -18,7 +20,7 @@ picture shows exactly what the trained model computes.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +30,7 @@ import torch
 
 from seqlstm.data.streams import encode_stream, text_lines
 from seqlstm.layers.lstm import LSTM
+from seqlstm.tasks.base import evaluating
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -68,17 +71,13 @@ def gate_activations(model: LSTMLanguageModel, text: str, layer: int = 0) -> Gat
     ids = encode_stream(tok, text_lines(text)).unsqueeze(0)
     if ids.numel() == 0:
         raise ValueError("gate_activations needs a non-empty text")
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         device = model.decoder.weight.device
         x = model.embedding(ids.to(device))  # [1, T, E]
         for below in model.layers[:layer]:
             x, _ = below(x)
         lstm = LSTM.from_torch(model.layers[layer].lstm)
         _, _, traces = lstm(x, return_gates=True)
-    finally:
-        model.train(was_training)
     trace = traces[0]
 
     def array(values: torch.Tensor) -> np.ndarray:
@@ -152,10 +151,7 @@ def plot_attention(
     Writes a PNG to path and returns it. Raises ValueError when the shape does not match the
     token lists.
     """
-    weights = np.asarray(
-        attention.detach().float().cpu() if isinstance(attention, torch.Tensor) else attention,
-        dtype=np.float32,
-    )
+    weights = _float_array(attention)
     expected = (len(target_tokens), len(source_tokens))
     if weights.shape != expected:
         raise ValueError(
@@ -175,12 +171,75 @@ def plot_attention(
     return _save(figure, path)
 
 
+def plot_forecasts(
+    truth: torch.Tensor | np.ndarray,
+    origins: Sequence[int],
+    forecasts: Mapping[str, torch.Tensor | np.ndarray],
+    path: str | os.PathLike,
+    start: int = 0,
+    marker: int | None = None,
+    ticks: Mapping[int, str] | None = None,
+    ylabel: str = "",
+    title: str = "",
+) -> Path:
+    """Forecasts against the truth of a univariate series: the truth [N] from step ``start``
+    on as a black line, and for each named forecast [M, H] (M = len(origins)) one line per
+    origin t over steps t .. t+H-1, the first name solid and the others dashed, one colour
+    per name (named once in the legend).
+
+    marker: a step marked by a dotted vertical line (e.g. where the test split starts);
+    ticks: step -> label of the horizontal axis (default: matplotlib's step numbers). Writes a
+    PNG to path and returns it. Raises ValueError when a forecast is not [M, H] or the truth
+    is not one series.
+    """
+    values = _float_array(truth)
+    origins = [int(origin) for origin in origins]  # a LongTensor of origins works too
+    if values.ndim != 1 or not 0 <= start < len(values):
+        raise ValueError(
+            f"truth must be one series [N] with start in [0, N), got {list(values.shape)} and "
+            f"start={start}"
+        )
+    if not forecasts:
+        raise ValueError("plot_forecasts needs at least one forecast")
+    lines = {name: _float_array(forecast) for name, forecast in forecasts.items()}
+    for name, forecast in lines.items():
+        if forecast.ndim != 2 or len(forecast) != len(origins):
+            raise ValueError(
+                f"forecast {name!r} has shape {list(forecast.shape)}, expected [M, H] with "
+                f"M = {len(origins)} origins"
+            )
+    figure = _figure(figsize=(11.0, 4.5))
+    ax = figure.subplots()
+    ax.plot(range(start, len(values)), values[start:], color="black", lw=1.5, label="truth")
+    colours = ["tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple"]
+    for k, (name, forecast) in enumerate(lines.items()):
+        style = {"color": colours[k % len(colours)], "ls": "-" if k == 0 else "--", "lw": 1.2}
+        for m, origin in enumerate(origins):
+            steps = range(origin, origin + forecast.shape[1])
+            ax.plot(steps, forecast[m], label=name if m == 0 else None, **style)
+    if marker is not None:
+        ax.axvline(marker, color="grey", lw=0.8, ls=":")
+    if ticks is not None:
+        ax.set_xticks(list(ticks), list(ticks.values()))
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    return _save(figure, path)
+
+
 def _label(tokenizer: SubwordTokenizer, token_id: int) -> str:
     if token_id == tokenizer.bos_id:
         return "<s>"
     if token_id == tokenizer.eos_id:
         return "\\n"
     return tokenizer.id_to_piece(token_id).replace("\u2581", "\u2423")
+
+
+def _float_array(values: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A tensor (any device, any dtype, with or without autograd) or array as float32."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().float().cpu()
+    return np.asarray(values, dtype=np.float32)
 
 
 def _figure(figsize: tuple[float, float]) -> Figure:

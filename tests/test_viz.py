@@ -1,4 +1,5 @@
-"""seqlstm.viz: gate activations equal the equations and the LM's own LSTM; PNGs are written."""
+"""seqlstm.viz: gate activations equal the equations and the LM's own LSTM; forecast plots
+draw the given numbers where they belong; PNGs are written."""
 
 import sys
 
@@ -6,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from seqlstm import viz
 from seqlstm.data.streams import encode_stream
 from seqlstm.tasks.language_modeling.language_model import LanguageModelConfig, LSTMLanguageModel
 from seqlstm.text.tokenizer import SubwordTokenizer
-from seqlstm.viz import gate_activations, plot_attention, plot_gates
+from seqlstm.viz import gate_activations, plot_attention, plot_forecasts, plot_gates
 
 TEXT = "ROMEO:\nBut soft, what light\n\nthrough yonder window breaks?"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -108,6 +110,65 @@ def test_plot_attention_writes_a_png_and_checks_the_shape(tmp_path):
     plot_attention(attention.numpy(), source, target, tmp_path / "from_numpy.png")
     with pytest.raises(ValueError, match=r"expected \[T_tgt, T_src\] = \[3, 3\]"):
         plot_attention(attention, source[:3], target, tmp_path / "bad.png")
+
+
+def test_plot_forecasts_draws_each_forecast_from_its_origin(tmp_path, monkeypatch):
+    truth = torch.arange(20.0) ** 0.5
+    origins = torch.tensor([12, 16])  # a LongTensor works as well as a list
+    lstm = np.array([[3.5, 3.6, 3.7], [4.0, 4.1, 4.2]])
+    naive = torch.tensor([[3.3, 3.3, 3.3], [3.9, 3.9, 3.9]])
+    figures = []
+    save = viz._save
+    monkeypatch.setattr(
+        viz, "_save", lambda figure, path: figures.append(figure) or save(figure, path)
+    )
+    ticks = {10: "2010", 15: "2015"}
+    path = plot_forecasts(
+        truth, origins, {"LSTM": lstm, "naive": naive}, tmp_path / "f.png", 8, 12, ticks, "ppm", "t"
+    )
+    width, height = read_png_size(path)
+    assert (width, height) == (1100, 450)
+    (ax,) = figures[0].axes
+    lines = [
+        (line.get_label(), line.get_linestyle(), line.get_xdata(), line.get_ydata())
+        for line in ax.lines
+    ]
+    label, style, x, y = lines[0]
+    assert label == "truth" and list(x) == list(range(8, 20))
+    np.testing.assert_allclose(y, truth[8:].numpy())
+    drawn = lines[1:5]  # LSTM from 12 and 16 (solid), then naive from 12 and 16 (dashed)
+    # one legend entry per forecast: matplotlib leaves labels starting with "_" out of it
+    hidden = "hidden"
+    shown = [(hidden if label.startswith("_") else label, style) for label, style, _, _ in drawn]
+    assert shown == [("LSTM", "-"), (hidden, "-"), ("naive", "--"), (hidden, "--")]
+    for (_, _, x, y), origin, values in zip(
+        drawn, [12, 16, 12, 16], [*lstm, *naive.numpy()], strict=True
+    ):
+        assert list(x) == [origin, origin + 1, origin + 2]
+        np.testing.assert_allclose(y, values, rtol=1e-6)
+    marker = lines[5]
+    assert list(marker[2]) == [12, 12]  # the vertical line at the marked step
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2010", "2015"]
+    assert list(ax.get_xticks()) == [10, 15]
+    assert (ax.get_ylabel(), ax.get_title()) == ("ppm", "t")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["truth", "LSTM", "naive"]
+
+
+def test_plot_forecasts_checks_its_arguments(tmp_path):
+    truth, origins = np.arange(10.0), [2, 5]
+    with pytest.raises(
+        ValueError, match=r"forecast 'a' has shape \[3, 2\], expected \[M, H\] with M = 2"
+    ):
+        plot_forecasts(truth, origins, {"a": np.zeros((3, 2))}, tmp_path / "a.png")
+    with pytest.raises(ValueError, match=r"shape \[2\], expected \[M, H\]"):
+        plot_forecasts(truth, origins, {"a": np.zeros(2)}, tmp_path / "a.png")
+    with pytest.raises(ValueError, match="at least one forecast"):
+        plot_forecasts(truth, origins, {}, tmp_path / "a.png")
+    with pytest.raises(ValueError, match=r"one series \[N\] with start in \[0, N\)"):
+        plot_forecasts(np.zeros((10, 2)), origins, {"a": np.zeros((2, 2))}, tmp_path / "a.png")
+    with pytest.raises(ValueError, match="start=10"):
+        plot_forecasts(truth, origins, {"a": np.zeros((2, 2))}, tmp_path / "a.png", start=10)
+    assert not (tmp_path / "a.png").exists()
 
 
 def test_a_missing_matplotlib_is_a_clear_import_error(monkeypatch, tmp_path):

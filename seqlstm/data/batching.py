@@ -5,6 +5,9 @@ holds as many examples as fit in ``max_tokens`` padded positions (longest x coun
 keeps the memory of a step about constant whatever the sentence lengths.
 """
 
+from __future__ import annotations
+
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -46,16 +49,26 @@ def lengths_to_mask(lengths: Tensor | Sequence[int], max_len: int | None = None)
 
 
 def resolve_replicas(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
-    """``(num_replicas, rank)``, each taken from the torch.distributed process group (or
-    ``(1, 0)`` outside one) where None."""
+    """``(num_replicas, rank)``, each taken where None from the torch.distributed process
+    group, else from torchrun's ``WORLD_SIZE``/``RANK`` environment (so batches built under
+    torchrun before the Trainer joins the group are still sharded), else ``(1, 0)``. This is
+    the one rule by which every batch source of seqlstm shards its data."""
     distributed = dist.is_available() and dist.is_initialized()
     if num_replicas is None:
-        num_replicas = dist.get_world_size() if distributed else 1
+        num_replicas = dist.get_world_size() if distributed else _env_int("WORLD_SIZE", 1)
     if rank is None:
-        rank = dist.get_rank() if distributed else 0
+        rank = dist.get_rank() if distributed else _env_int("RANK", 0)
     if num_replicas < 1 or not 0 <= rank < num_replicas:
         raise ValueError(f"rank {rank} is not in [0, {num_replicas})")
     return num_replicas, rank
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise ValueError(f"the environment variable {name}={value!r} is not an integer") from None
 
 
 def rank_share(batches: list[Any], num_replicas: int, rank: int) -> list[Any]:
@@ -175,6 +188,36 @@ class BucketedBatches:
         self.examples = examples
         self.collate_fn = collate_fn
         self.sampler = TokenBudgetBatchSampler(lengths, max_tokens, **sampler_options)
+
+    @classmethod
+    def fixed_size(
+        cls,
+        examples: Sequence[Any],
+        collate_fn: Callable[[list[Any]], Any],
+        batch_size: int,
+        seed: int = 0,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ) -> BucketedBatches:
+        """Batches of ``batch_size`` examples (the last one smaller when the count does not
+        divide), the examples shuffled by ``seed`` and the epoch: the batch source for
+        examples that all have one length (images of one size, windows of one length), where
+        a token budget has nothing to balance. Every example counts as length 1 in one bucket,
+        so these are exactly the batches of a budget of ``T x batch_size`` over examples of T
+        steps."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        return cls(
+            examples,
+            [1] * len(examples),
+            collate_fn,
+            batch_size,
+            max_sentences=batch_size,
+            bucket_size=max(1, len(examples)),
+            seed=seed,
+            num_replicas=num_replicas,
+            rank=rank,
+        )
 
     def __len__(self) -> int:
         return len(self.sampler)

@@ -72,14 +72,18 @@ class EntityScores(ChunkScores):
         return _percent(self.n_correct_tokens, self.n_tokens)
 
     def as_dict(self) -> dict[str, float]:
-        """Flat metrics for results files: precision, recall, f1, accuracy, f1_TYPE per type."""
+        """Flat metrics for results files, in percent: precision, recall, f1 and (token)
+        accuracy overall, then precision_TYPE, recall_TYPE and f1_TYPE per entity type."""
         metrics = {
             "precision": self.precision,
             "recall": self.recall,
             "f1": self.f1,
             "accuracy": self.accuracy,
         }
-        metrics.update({f"f1_{name}": scores.f1 for name, scores in self.per_type.items()})
+        for name, scores in self.per_type.items():
+            metrics[f"precision_{name}"] = scores.precision
+            metrics[f"recall_{name}"] = scores.recall
+            metrics[f"f1_{name}"] = scores.f1
         return metrics
 
     def report(self) -> str:

@@ -9,6 +9,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from seqlstm.data import BucketedBatches, TokenBudgetBatchSampler, lengths_to_mask, pad_sequences
+from seqlstm.data.batching import resolve_replicas
 
 
 def random_lengths(n: int = 500, seed: int = 0) -> list[int]:
@@ -187,3 +188,75 @@ def test_bucketed_batches_is_a_deterministic_batch_source():
     assert [ids.tolist() for ids, _ in source.epoch(1)] != [ids.tolist() for ids, _ in epoch0]
     with pytest.raises(ValueError, match="200 examples but 3 lengths"):
         BucketedBatches(examples, [1, 2, 3], collate, max_tokens=10)
+
+
+def test_replicas_come_from_torchrun_environment_before_the_group_exists(monkeypatch):
+    # torchrun sets WORLD_SIZE/RANK; batches built before the Trainer joins the process group
+    # must still be sharded, or every rank would train on the same data
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("RANK", "2")
+    assert resolve_replicas(None, None) == (3, 2)
+    assert resolve_replicas(1, 0) == (1, 0)  # explicit values win
+    sampler = TokenBudgetBatchSampler([1] * 9, max_tokens=1, shuffle=False)
+    assert sampler.batches(0) == [[2], [5], [8]]
+    monkeypatch.setenv("RANK", "x")
+    with pytest.raises(ValueError, match="RANK='x' is not an integer"):
+        resolve_replicas(None, None)
+
+
+def test_no_environment_and_no_group_is_one_process(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("RANK", raising=False)
+    assert resolve_replicas(None, None) == (1, 0)
+
+
+# BucketedBatches.fixed_size: every example once per epoch in batches of the given size,
+# seeded, shared by rank, and the very batches of a token budget over examples of one length
+
+
+def epoch(batches, number):
+    return list(batches.epoch(number))
+
+
+def test_every_example_once_per_epoch_in_batches_of_the_size():
+    batches = BucketedBatches.fixed_size(list(range(23)), list, batch_size=5, seed=3)
+    for number in range(3):
+        got = epoch(batches, number)
+        assert sorted(len(batch) for batch in got) == [3, 5, 5, 5, 5]
+        assert sorted(i for batch in got for i in batch) == list(range(23))
+    assert len(batches) == 5
+    assert epoch(batches, 0) == epoch(
+        BucketedBatches.fixed_size(list(range(23)), list, 5, seed=3), 0
+    )
+    assert epoch(batches, 0) != epoch(batches, 1)  # reshuffled every epoch
+    assert epoch(batches, 0) != epoch(
+        BucketedBatches.fixed_size(list(range(23)), list, 5, seed=4), 0
+    )
+
+
+def test_the_batches_of_a_token_budget_over_examples_of_one_length():
+    examples = [f"example {i}" for i in range(50)]
+    for steps, batch_size, seed in [(8, 32, 0), (36, 32, 1), (28, 7, 2)]:
+        expected = BucketedBatches(
+            examples,
+            [steps] * len(examples),
+            list,
+            steps * batch_size,
+            max_sentences=batch_size,
+            bucket_size=len(examples),
+            seed=seed,
+        )
+        batches = BucketedBatches.fixed_size(examples, list, batch_size, seed)
+        for number in range(3):
+            assert epoch(batches, number) == epoch(expected, number)
+
+
+def test_ranks_share_the_batches():
+    examples = list(range(40))
+    shares = [
+        BucketedBatches.fixed_size(examples, list, 4, 0, num_replicas=2, rank=r) for r in (0, 1)
+    ]
+    whole = epoch(BucketedBatches.fixed_size(examples, list, 4, 0, num_replicas=1, rank=0), 0)
+    assert epoch(shares[0], 0) == whole[0::2] and epoch(shares[1], 0) == whole[1::2]
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        BucketedBatches.fixed_size(examples, list, 0)

@@ -11,6 +11,8 @@ from recipes import digits_rows, forecast
 from seqlstm.errors import DataError
 from seqlstm.tasks.classic.classifier import LSTMClassifier
 from seqlstm.tasks.classic.forecaster import LSTMForecaster
+from seqlstm.tasks.classic.naive_forecasts import naive_forecast_errors
+from seqlstm.tasks.classic.series_windows import split_rows_in_time
 
 RESULT_KEYS = {
     "task",
@@ -72,36 +74,6 @@ def test_digits_smoke_preset(tmp_path):
     assert accuracy == pytest.approx(test["accuracy"])
 
 
-def test_random_shift_moves_each_image_by_at_most_one_pixel_with_zero_fill():
-    images = torch.rand(200, 5, 6) + 1  # no zero pixel: a zero can only be shifted in
-    torch.manual_seed(0)
-    shifted = digits_rows.random_shift(images, 1)
-    padded = torch.nn.functional.pad(images, (1, 1, 1, 1))
-    seen = set()
-    for image, result in zip(padded, shifted, strict=True):
-        matches = [
-            (dy, dx)
-            for dy in range(3)
-            for dx in range(3)
-            if torch.equal(image[dy : dy + 5, dx : dx + 6], result)
-        ]
-        assert len(matches) == 1
-        seen.add(matches[0])
-    assert len(seen) == 9  # every shift in [-1, 1] x [-1, 1], the identity included
-    assert digits_rows.random_shift(images, 0) is images
-    # the same draws, and so the same images, as one gather over the padded batch
-    for shift in (1, 2):
-        torch.manual_seed(shift)
-        shifted = digits_rows.random_shift(images, shift)
-        torch.manual_seed(shift)
-        dy, dx = torch.randint(0, 2 * shift + 1, (2, 200, 1, 1))
-        padded = torch.nn.functional.pad(images, (shift,) * 4)
-        rows, columns = dy + torch.arange(5).view(1, 5, 1), dx + torch.arange(6).view(1, 1, 6)
-        assert torch.equal(shifted, padded[torch.arange(200).view(200, 1, 1), rows, columns])
-    with pytest.raises(ValueError, match="max_shift"):
-        digits_rows.random_shift(images, -1)
-
-
 def fake_mnist():
     """A hub-like MNIST: 28x28 grey PIL images whose brightest row is the label."""
     import datasets
@@ -136,44 +108,37 @@ def test_mnist_code_path_with_a_fake_hub(tmp_path, monkeypatch):
     assert model.config.input_size == 28  # 28 steps of 28 pixels
 
 
-def test_hub_images_names_missing_columns():
-    import datasets
-
-    splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"img": [1], "y": [0]})})
-    with pytest.raises(DataError, match="expected columns 'image' and 'label'"):
-        digits_rows.hub_images(splits, "train", "someone/digits")
-    with pytest.raises(DataError, match="no 'test' split"):
-        digits_rows.hub_images(splits, "test", "someone/digits")
-
-
 # ----------------------------------------------------------------------------- forecasting
 
 
-def test_co2_windows_and_baselines_by_brute_force():
+def test_co2_rows_and_naive_errors_by_brute_force():
     cfg = forecast.ForecastConfig()
     series, months, interpolated = forecast.monthly_co2()
     assert (len(series), months[0], months[-1], interpolated) == (526, "1958-03", "2001-12", 5)
-    origins = forecast.split_origins(series, cfg)
+    rows = split_rows_in_time(series, cfg.window, cfg.horizon, cfg.valid_months, cfg.test_months)
     valid_start, test_start = 526 - 180, 526 - 120
     # every window whose 12 targets lie in one split, assigned to that split
-    assert origins["train"].tolist() == list(range(36, valid_start - 11))
-    assert origins["valid"].tolist() == list(range(valid_start, test_start - 11))
-    assert origins["test"].tolist() == list(range(test_start, 526 - 11))
-
-    test = origins["test"]
-    rows = forecast.windows(series, test, cfg)
-    forecasts = forecast.baselines(series, test, cfg.horizon)
+    origins = {name: [row["origin"] for row in split] for name, split in rows.items()}
+    assert origins["train"] == list(range(36, valid_start - 11))
+    assert origins["valid"] == list(range(valid_start, test_start - 11))
+    assert origins["test"] == list(range(test_start, 526 - 11))
     y = series.tolist()
-    for m, t in enumerate(test.tolist()):
-        assert rows[m]["window"].tolist() == y[t - 36 : t]
-        assert rows[m]["target"].tolist() == y[t : t + 12]
-        for h in range(12):
-            assert forecasts["persistence"][m, h] == y[t - 1]
-            assert forecasts["seasonal_naive"][m, h] == y[t + h - 12]
-            drift = y[t + h - 12] + (y[t - 1] - y[t - 13])
-            assert forecasts["seasonal_naive_drift"][m, h].item() == pytest.approx(drift)
-    with pytest.raises(DataError, match="no training window"):
-        forecast.split_origins(series[:200], cfg)
+    for row in rows["test"]:
+        t = row["origin"]
+        assert row["window"].tolist() == y[t - 36 : t]
+        assert row["target"].tolist() == y[t : t + 12]
+    # the recipe's naive errors over every (origin, lead) of the test tail
+    naive = naive_forecast_errors(rows["test"], forecast.SEASON)
+    pairs = [(t, h) for t in origins["test"] for h in range(12)]
+    forecasts = {
+        "persistence": lambda t, h: y[t - 1],
+        "seasonal_naive": lambda t, h: y[t + h - 12],
+        "seasonal_naive_drift": lambda t, h: y[t + h - 12] + (y[t - 1] - y[t - 13]),
+    }
+    for name, forecast_of in forecasts.items():
+        errors = np.array([forecast_of(t, h) - y[t + h] for t, h in pairs])
+        assert naive[f"{name}_mae"] == pytest.approx(np.abs(errors).mean(), rel=1e-5)
+        assert naive[f"{name}_rmse"] == pytest.approx(np.sqrt((errors**2).mean()), rel=1e-5)
 
 
 def test_forecast_smoke_preset(tmp_path):
@@ -195,9 +160,9 @@ def test_forecast_smoke_preset(tmp_path):
     model = load_model(out / "model", LSTMForecaster)
     series, _, _ = forecast.monthly_co2()
     cfg = forecast.ForecastConfig()
-    rows = forecast.windows(series, forecast.split_origins(series, cfg)["test"], cfg)
-    windows = torch.stack([row["window"] for row in rows]).unsqueeze(-1)
-    targets = torch.stack([row["target"] for row in rows]).unsqueeze(-1)
+    rows = split_rows_in_time(series, cfg.window, cfg.horizon, cfg.valid_months, cfg.test_months)
+    windows = torch.stack([row["window"] for row in rows["test"]]).unsqueeze(-1)
+    targets = torch.stack([row["target"] for row in rows["test"]]).unsqueeze(-1)
     with torch.no_grad():
         mae = (model.forecast(windows) - targets).abs().mean().item()
     assert mae == pytest.approx(test["mae"], rel=1e-5)
@@ -206,3 +171,9 @@ def test_forecast_smoke_preset(tmp_path):
 def test_forecast_rejects_other_data(tmp_path):
     with pytest.raises(DataError, match="statsmodels"):
         forecast.main(["--preset", "smoke", "--dataset", "other/series", "--out", str(tmp_path)])
+
+
+def test_forecast_checks_the_horizon_against_the_season_before_training(tmp_path):
+    with pytest.raises(ValueError, match="1 <= horizon <= season"):
+        forecast.main(["--preset", "smoke", "--horizon", "13", "--out", str(tmp_path)])
+    assert not (tmp_path / "model").exists()

@@ -14,8 +14,10 @@ series forecast at levels it never saw. Forecasts are mapped back to data units.
 The task protocol (``seqlstm.tasks.base``): rows ``{"window": [W, D] numbers, "target": [H, K]
 numbers}`` (the K target features, H = horizon, data units) -> ``encode`` ->
 ``ForecastExample`` -> ``collate`` -> ``ForecastBatch`` -> ``forward`` -> summed squared
-scaled error over every forecast value; ``evaluate(rows)`` gives MAE and RMSE in data units.
-``forecast`` is the raw call on a tensor of windows.
+scaled error over every forecast value; ``evaluate(rows)`` gives MAE and RMSE in data units
+(``forecast_errors``), ``predict(rows)`` the forecasts. ``forecast`` is the raw call on a
+tensor of windows. ``seqlstm.tasks.classic.series_windows`` cuts a series into rows, and
+``seqlstm.tasks.classic.naive_forecasts`` gives the baselines to compare with.
 """
 
 from __future__ import annotations
@@ -56,6 +58,18 @@ def sliding_windows(series: Tensor, window: int, horizon: int) -> tuple[Tensor, 
     # unfold gives [M, D, W+H]; views, no copy until the slicing below.
     pairs = series.unfold(0, window + horizon, 1).transpose(1, 2)
     return pairs[:, :window], pairs[:, window:]
+
+
+def forecast_errors(forecast: Tensor, target: Tensor) -> dict[str, float]:
+    """{"mae": mean |forecast - target|, "rmse": sqrt(mean (forecast - target)^2)} over every
+    value of forecast and target (same shape, e.g. [M, H, K]): one mean over all values, as
+    MAE and RMSE are defined, not a mean of per-row or per-batch means."""
+    if forecast.shape != target.shape:
+        raise ValueError(
+            f"forecast {list(forecast.shape)} and target {list(target.shape)} differ in shape"
+        )
+    difference = forecast - target
+    return {"mae": difference.abs().mean().item(), "rmse": difference.pow(2).mean().sqrt().item()}
 
 
 @dataclass
@@ -172,13 +186,8 @@ class LSTMForecaster(PretrainedModel):
         """Examples -> one batch; the windows of a batch must have the same length W."""
         if not examples:
             raise ValueError("cannot collate an empty list of examples")
-        lengths = {len(example.window) for example in examples}
-        if len(lengths) > 1:
-            raise DataError(
-                f"the windows of one batch must have the same length, got {sorted(lengths)}"
-            )
         return ForecastBatch(
-            window=torch.stack([example.window for example in examples]),
+            window=_stacked_windows([example.window for example in examples]),
             target=torch.stack([example.target for example in examples]),
         )
 
@@ -189,24 +198,37 @@ class LSTMForecaster(PretrainedModel):
         return StepOutput(error.pow(2).sum(), error.numel())
 
     def evaluate(self, rows: Iterable[Row], batch_size: int = 256) -> dict[str, float]:
-        """{"mae", "rmse"} in data units over every (row, lead, target feature) value, in eval
-        mode, forecasting ``batch_size`` rows at a time."""
+        """{"mae", "rmse"} in data units over every (row, lead, target feature) value (see
+        ``forecast_errors``), in eval mode, forecasting ``batch_size`` rows at a time."""
         examples = self.encode(rows)
         if not examples:
             raise DataError("evaluate needs at least one row")
+        forecasts = self._forecasts([example.window for example in examples], batch_size)
+        return forecast_errors(forecasts, torch.stack([example.target for example in examples]))
+
+    def predict(self, rows: Iterable[Row], batch_size: int = 256) -> Tensor:
+        """Forecasts [M, H, K] in data units of M rows ``{"window": [W, D] numbers}`` (a
+        ``target`` column is not read), in eval mode, ``batch_size`` rows at a time (the
+        windows of one batch must have one length W); a bad row is a DataError naming its
+        number."""
+        windows = [
+            _matrix(row, number, "window", None, self.config.num_features)
+            for number, row in numbered_rows(rows)
+        ]
+        if not windows:
+            raise DataError("predict needs at least one row")
+        return self._forecasts(windows, batch_size)
+
+    def _forecasts(self, windows: Sequence[Tensor], batch_size: int) -> Tensor:
+        """Forecasts [M, H, K] (on the CPU) of M windows [W, D], in eval mode, ``batch_size``
+        at a time; the windows of one batch must have one length."""
         device = next(self.parameters()).device
-        forecasts, targets = [], []
+        forecasts = []
         with evaluating(self):
-            for start in range(0, len(examples), batch_size):
-                batch = self.collate(examples[start : start + batch_size])
-                forecasts.append(self.forecast(batch.window.to(device)).cpu())
-                targets.append(batch.target)
-        # One mean over all values, as MAE and RMSE are defined: not a mean of batch means.
-        difference = torch.cat(forecasts) - torch.cat(targets)
-        return {
-            "mae": difference.abs().mean().item(),
-            "rmse": difference.pow(2).mean().sqrt().item(),
-        }
+            for start in range(0, len(windows), batch_size):
+                batch = _stacked_windows(windows[start : start + batch_size])
+                forecasts.append(self.forecast(batch.to(device)).cpu())
+        return torch.cat(forecasts)
 
     # --- raw calls on tensors -----------------------------------------------------------
 
@@ -232,6 +254,16 @@ class LSTMForecaster(PretrainedModel):
         forecast, target: [B, H, K] in data units -> [B, H, K].
         """
         return (forecast - target) / self.std[self.targets]
+
+
+def _stacked_windows(windows: Sequence[Tensor]) -> Tensor:
+    """Windows [W, D] of one batch stacked: [B, W, D]; DataError when their lengths differ."""
+    lengths = {len(window) for window in windows}
+    if len(lengths) > 1:
+        raise DataError(
+            f"the windows of one batch must have the same length, got {sorted(lengths)}"
+        )
+    return torch.stack(list(windows))
 
 
 def _matrix(row: Row, number: int, name: str, steps: int | None, features: int) -> Tensor:

@@ -38,7 +38,7 @@ from seqlstm.errors import DataError
 from seqlstm.layers.embedding import SharedEmbedding
 from seqlstm.metrics import bits_per_character, perplexity, perplexity_per_word
 from seqlstm.pretrained import PretrainedModel
-from seqlstm.tasks.base import StepOutput
+from seqlstm.tasks.base import StepOutput, evaluating
 from seqlstm.tasks.language_modeling.tbptt import Hidden, detach_hidden, evaluate_stream, token_nll
 from seqlstm.text.tokenizer import SubwordTokenizer, normalize
 
@@ -341,9 +341,7 @@ class LSTMLanguageModel(PretrainedModel):
         if seed is not None:
             generator = torch.Generator(device=device).manual_seed(seed)
         tok = self.tokenizer
-        was_training = self.training
-        self.eval()
-        try:
+        with evaluating(self):
             prompt_ids = [self._encode_prompt(p, multiline) for p in prompt_list]
             next_logits, hidden = self._read_prompts(prompt_ids, device)
             batch_size = len(prompt_list)
@@ -363,8 +361,6 @@ class LSTMLanguageModel(PretrainedModel):
                 if multiline and bool(ended.any()):
                     logits, hidden = self._start_new_lines(ended, logits, hidden)
                 next_logits = logits[:, -1]
-        finally:
-            self.train(was_training)
         new_ids = torch.stack(generated, dim=1).tolist() if generated else [[]] * len(prompt_ids)
         decode = self._decode_lines if multiline else tok.decode
         texts = [decode(p + n) for p, n in zip(prompt_ids, new_ids, strict=True)]

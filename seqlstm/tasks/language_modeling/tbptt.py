@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlstm.data.streams import IGNORE_INDEX, StreamBatches
-from seqlstm.tasks.base import StepOutput
+from seqlstm.tasks.base import StepOutput, evaluating
 
 # One (h, c) pair per layer, each FloatTensor[1, B, H_layer].
 Hidden = list[tuple[Tensor, Tensor]]
@@ -55,17 +55,13 @@ def evaluate_stream(
         token_ids, batch_size, bptt, tokenizer.pad_id, tokenizer.bos_id, num_replicas=1, rank=0
     )
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     total_nll = torch.zeros((), dtype=torch.float64, device=device)
     num_tokens = 0
     hidden = None
-    try:
+    with evaluating(model):
         for batch in batches.epoch(0):
             logits, hidden = model.logits(batch.inputs.to(device), hidden)
             step = token_nll(logits.float(), batch.targets.to(device))
             total_nll += step.loss.double()
             num_tokens += int(step.num_tokens)
-    finally:
-        model.train(was_training)
     return float(total_nll), num_tokens

@@ -46,7 +46,6 @@ smallest confidence of its tokens.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -65,7 +64,7 @@ from seqlstm.layers.embedding import SharedEmbedding
 from seqlstm.layers.encoders import BiLSTMEncoder
 from seqlstm.metrics import EntityScores, entity_f1
 from seqlstm.pretrained import PretrainedModel
-from seqlstm.tasks.base import Row, StepOutput, move_to_device
+from seqlstm.tasks.base import Row, StepOutput, evaluating, move_to_device
 from seqlstm.tasks.tagging.context import in_context
 from seqlstm.tasks.tagging.examples import TaggingBatch, TaggingExample
 from seqlstm.text.tag_schemes import SCHEMES, convert_tags, tag_chunks
@@ -470,7 +469,7 @@ class BiLSTMCRFTagger(PretrainedModel):
         """
         words, _ = self._split(sentences)
         results: list[list[str]] = [[] for _ in words]
-        with self._inference():
+        with evaluating(self):
             for indices, emissions, mask in self._scored_batches(words, batch_size):
                 for i, path in zip(indices, self.crf.decode(emissions, mask), strict=True):
                     results[i] = self._output_tags(path)
@@ -486,7 +485,7 @@ class BiLSTMCRFTagger(PretrainedModel):
         """
         words, _ = self._split(sentences)
         results: list[list[tuple[list[str], float]]] = [[] for _ in words]
-        with self._inference():
+        with evaluating(self):
             for indices, emissions, mask in self._scored_batches(words, batch_size):
                 paths, scores = self.crf.nbest(emissions, mask, k)  # [B, k, W], [B, k]
                 log_z = self.crf.log_partition(emissions, mask)
@@ -505,7 +504,7 @@ class BiLSTMCRFTagger(PretrainedModel):
         """Best tags with token confidences and scored entities (see the module docstring)."""
         words, offsets = self._split(sentences)
         by_index: dict[int, TaggedSentence] = {}
-        with self._inference():
+        with evaluating(self):
             for indices, emissions, mask in self._scored_batches(words, batch_size):
                 paths, _ = self.crf.viterbi(emissions, mask)  # [B, W], -1 on padding
                 confidences = self.crf.path_marginals(emissions, mask, paths).tolist()
@@ -550,34 +549,12 @@ class BiLSTMCRFTagger(PretrainedModel):
         return entity_f1(tags, self.predict(sentences, batch_size), scheme=self.config.scheme)
 
     def evaluate(self, rows: Iterable[Row], batch_size: int = 64) -> dict[str, float]:
-        """The metrics of :meth:`entity_scores`, in percent: precision, recall, f1 and
-        (token) accuracy overall, then precision_TYPE, recall_TYPE and f1_TYPE per entity
-        type, types in sorted order."""
-        scores = self.entity_scores(rows, batch_size)
-        metrics = {
-            "precision": scores.precision,
-            "recall": scores.recall,
-            "f1": scores.f1,
-            "accuracy": scores.accuracy,
-        }
-        for name, type_scores in scores.per_type.items():
-            metrics[f"precision_{name}"] = type_scores.precision
-            metrics[f"recall_{name}"] = type_scores.recall
-            metrics[f"f1_{name}"] = type_scores.f1
-        return metrics
+        """The metrics of :meth:`entity_scores` (``EntityScores.as_dict``), in percent:
+        precision, recall, f1 and (token) accuracy overall, then precision_TYPE, recall_TYPE
+        and f1_TYPE per entity type, types in sorted order."""
+        return self.entity_scores(rows, batch_size).as_dict()
 
     # ----------------------------------------------------------------------------- internals
-
-    @contextlib.contextmanager
-    def _inference(self) -> Iterator[None]:
-        """Eval mode without gradients, restoring the previous mode afterwards."""
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                yield
-        finally:
-            self.train(was_training)
 
     def _split(
         self, sentences: Sequence[Sentence]

@@ -1,5 +1,6 @@
-"""LSTMForecaster and sliding_windows: shapes, brute-force windows, scaling, the task protocol
-(encode/collate/forward/evaluate against hand computations and scikit-learn), learning a sine."""
+"""LSTMForecaster, sliding_windows and forecast_errors: shapes, brute-force windows, scaling, the
+task protocol (encode/collate/forward/evaluate/predict against hand computations and
+scikit-learn), learning a sine."""
 
 import math
 
@@ -10,7 +11,12 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error
 
 from seqlstm.errors import DataError
 from seqlstm.tasks.base import TaskModel
-from seqlstm.tasks.classic.forecaster import ForecasterConfig, LSTMForecaster, sliding_windows
+from seqlstm.tasks.classic.forecaster import (
+    ForecasterConfig,
+    LSTMForecaster,
+    forecast_errors,
+    sliding_windows,
+)
 
 
 def build(num_features, horizon, **kwargs):
@@ -189,3 +195,44 @@ def test_collate_refuses_windows_of_different_lengths():
     )
     with pytest.raises(DataError, match=r"same length, got \[1, 2\]"):
         model.collate(examples)
+
+
+def test_forecast_errors_by_hand():
+    forecast = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    target = torch.tensor([[2.0, 2.0], [0.0, 8.0]])  # errors -1, 0, 3, -4
+    errors = forecast_errors(forecast, target)
+    assert errors["mae"] == pytest.approx((1 + 0 + 3 + 4) / 4)
+    assert errors["rmse"] == pytest.approx(math.sqrt((1 + 0 + 9 + 16) / 4))
+    with pytest.raises(ValueError, match=r"forecast \[2, 2\] and target \[2\] differ"):
+        forecast_errors(forecast, target[0])
+
+
+def test_predict_reads_windows_only_in_eval_mode_in_any_batch_size():
+    torch.manual_seed(0)
+    model = build(2, horizon=3, target_features=[1], hidden_size=6, num_layers=2, dropout=0.5)
+    series = torch.randn(40, 2).cumsum(0)
+    model.fit_scaler(series)
+    windows, _ = sliding_windows(series, window=5, horizon=3)
+    model.train()  # dropout on: predict must switch it off, and restore the mode after
+    with torch.no_grad():
+        model.eval()
+        expected = model.forecast(windows)
+        model.train()
+    for batch_size in (1, 4, 256):
+        forecasts = model.predict([{"window": w} for w in windows], batch_size=batch_size)
+        assert forecasts.shape == (len(windows), 3, 1) and not forecasts.requires_grad
+        torch.testing.assert_close(forecasts, expected)
+    assert model.training
+    with pytest.raises(DataError, match="at least one row"):
+        model.predict([])
+    with pytest.raises(DataError, match=r"row 0: 'window' must hold \[T, 2\] numbers"):
+        model.predict([{"window": [1.0, 2.0, 3.0]}])
+    uneven = [{"window": windows[0]}, {"window": windows[1][:3]}]
+    with pytest.raises(DataError, match=r"one batch must have the same length, got \[3, 5\]"):
+        model.predict(uneven)
+    # windows of different lengths in different batches are fine
+    one_by_one = model.predict(uneven, batch_size=1)
+    torch.testing.assert_close(one_by_one[0], expected[0])
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(one_by_one[1], model.forecast(windows[1:2, :3])[0])
