@@ -8,9 +8,11 @@
 Data: the hub's `eriktks/conll2003`, or `--data-dir` with train/valid/test files in column
 format (token first, tag last). Model (Lample et al., 2016; Ma & Hovy, 2016): per word,
 subwords of the lowercased word, a character CNN and optionally a GloVe word table; a BiLSTM
-that reads each sentence between `--context-words` words of its neighbours; a constrained CRF.
-The checkpoint with the best validation entity F1 is kept. Measured results and how the
-defaults were chosen: docs/RESULTS.md.
+that reads each sentence with `--context-words` words of its neighbours in its document; a
+constrained CRF. Documents (`--documents`, seqlstm.data.documents): `auto` takes the data's
+marks (`-DOCSTART-` lines, or `--document-column` of a hub set), else reads each split as one
+document, as for CoNLL-2003, whose files are in document order but unmarked; results.json
+records the rule. The best validation F1 is kept. Results: docs/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from seqlstm.data import BucketedBatches, load
+from seqlstm.data import load
+from seqlstm.data.documents import DocumentSource, mark_split_documents
 from seqlstm.data.loading import SPLITS
 from seqlstm.data.word_vectors import word_vectors_dimension
 from seqlstm.experiment.recipe_args import config_from
 from seqlstm.experiment.run import RecipeRun, RunSettings, evaluate_on, split_rows
-from seqlstm.tasks.tagging.context import DocumentWindowBatches
 from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, TaggerConfig
 from seqlstm.text.tokenizer import SubwordTokenizer
 
@@ -54,6 +56,8 @@ class NERConfig(RunSettings):
     dropout: float = 0.5
     context_words: int = 60  # words of the neighbouring sentences read on each side
     window_words: int = 120  # training windows of consecutive sentences
+    documents: DocumentSource = "auto"  # where documents come from (module docstring)
+    document_column: str | None = None  # a hub data set's document-id column
     # the loss is a mean over words: SGD would need ~14x the rate of the papers, which average
     # over sentences; Adam is the less sensitive choice (Reimers & Gurevych, 2017)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
@@ -89,8 +93,10 @@ def main(argv: list[str] | None = None) -> dict:
     run = RecipeRun.start(NERConfig, PRESETS, argv, __doc__, "runs/conll2003_ner")
     cfg, source = run.config, run.source(HUB_ID)
     limits = dict.fromkeys(SPLITS, cfg.max_eval_sentences) | {"train": cfg.max_train_sentences}
-    rows = split_rows(load(source, "tagging", scheme=cfg.scheme), source, limits)
+    data = load(source, "tagging", scheme=cfg.scheme, document_column=cfg.document_column)
+    rows, documents = mark_split_documents(split_rows(data, source, limits), cfg.documents)
     run.begin("named-entity recognition", source, rows)
+    logger.info("documents: %s", documents)
     train, valid, test = rows.values()
     vectors_dim = word_vectors_dimension(cfg.word_vectors) if cfg.word_vectors else 0
     sizes = replace(cfg, word_embedding_dim=cfg.word_embedding_dim or vectors_dim)
@@ -101,19 +107,12 @@ def main(argv: list[str] | None = None) -> dict:
     for split in ("validation", "test"):  # bad labels fail now, not after training
         model.check_rows(rows[split], f"{split} split")
     logger.info("%d subword pieces; labels %s", len(tokenizer), " ".join(model.labels.tokens))
-    examples = model.encode(train)
-    if cfg.context_words:
-        batches = DocumentWindowBatches(
-            examples, cfg.window_words, cfg.batch_words, model.collate, model.char_pad_id, run.seed
-        )
-    else:
-        lengths = [e.length for e in examples]
-        batches = BucketedBatches(examples, lengths, model.collate, cfg.batch_words, seed=run.seed)
+    batches = model.training_batches(train, cfg.batch_words, cfg.window_words, run.seed)
     evaluate = evaluate_on(valid, batch_size=cfg.eval_batch_size)
     best = run.fit(model, batches, evaluate, metric="f1", metric_mode="max", log_every_steps=100)
     scores = model.entity_scores(test, batch_size=cfg.eval_batch_size)
     print(f"--- test ({len(test)} sentences) ---\n{scores.report()}")
-    return run.finish({"valid": best, "test": scores.as_dict()})
+    return run.finish({"valid": best, "test": scores.as_dict()}, documents=documents)
 
 
 if __name__ == "__main__":

@@ -30,11 +30,18 @@ def expected() -> dict:
 
 
 def test_tagger_predicts_the_same_tags_and_confidences(expected):
+    # 0.1 read the sentences of one call as one text (its "together" outputs); now that is
+    # a document, and sentences passed as a list are read alone (0.1's one call per sentence)
     tagger = BiLSTMCRFTagger.from_pretrained(MODELS / "tagger")
+    assert tagger.config.context_words == 60 and tagger.config.chunk_words == 200
     sentences = expected["tagger_sentences"]
-    assert tagger.predict(sentences) == expected["tagger_predict_together"]
-    assert [tagger.predict([s])[0] for s in sentences] == expected["tagger_predict_alone"]
-    confidences = [tagged.confidences for tagged in tagger.tag(sentences)]
+    assert tagger.predict(sentences) == expected["tagger_predict_alone"]
+    assert tagger.predict_documents([sentences]) == [expected["tagger_predict_together"]]
+    # the per-sentence way of 0.1 (each sentence with its own context) gives the same here
+    tagger.config.chunk_words = 0
+    assert tagger.predict_documents([sentences]) == [expected["tagger_predict_together"]]
+    tagged = tagger.tag_documents([sentences])[0]
+    confidences = [sentence.confidences for sentence in tagged]
     for got, want in zip(confidences, expected["tagger_confidences_together"], strict=True):
         assert got == pytest.approx(want, abs=1e-5)
 

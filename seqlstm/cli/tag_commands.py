@@ -1,34 +1,72 @@
 """`seqlstm tag` and `seqlstm evaluate --task ner`: use a saved BiLSTMCRFTagger.
 
-    seqlstm tag --model DIR [--input FILE] [--format text|conll] [--output-format conll|jsonl]
+    seqlstm tag --model DIR [--input FILE] [--format text|conll] [--documents]
+                [--output-format conll|jsonl]
 
 reads sentences from FILE or stdin: with ``--format text`` one raw sentence a line (split into
-words by seqlstm.text.words; a blank line is an empty sentence), with ``--format conll``
-one token a line in the first column, sentences separated by blank lines (``-DOCSTART-``
-lines are not sentences and are skipped). It writes CoNLL - each word, or each input line
-with its columns, followed by the predicted tag, and a blank line after every sentence - or
-JSON lines, one object per sentence with tokens, tags, token confidences and entities. A
-model trained with document context (``context_words``) reads the sentences of the input as
-consecutive text, each with the words of its neighbours, in both formats.
+words by seqlstm.text.words), with ``--format conll`` one token a line in the first column,
+sentences separated by blank lines. It writes CoNLL - each word, or each input line with its
+columns, followed by the predicted tag, and a blank line after every sentence - or JSON
+lines, one object per sentence with tokens, tags, token confidences and entities.
+
+Without ``--documents`` every sentence is read alone (``tagger.predict``/``tag``), whatever
+the model's context setting: a blank text line is an empty sentence (an empty block, or an
+object with empty lists), and ``-DOCSTART-`` lines of CoNLL input are skipped. With
+``--documents`` the input is documents, and a model trained with document context
+(``context_words``) reads each sentence with its neighbours in the same document, never across
+documents (``tagger.predict_documents``/``tag_documents``): in text input one or more blank
+lines separate documents (one sentence a line); in CoNLL input ``-DOCSTART-`` lines start
+documents, as seqlstm.data.read_conll reads them (no ``-DOCSTART-`` line: the whole input is
+one document). The output then has one more blank line between documents (CoNLL), or a
+``"document"`` index in every object (JSON lines: the document's place in the input,
+counting, in CoNLL input, the blocks read_conll counts, empty documents included).
+
+Both CoNLL readers split columns at spaces and tabs only, and a ``-DOCSTART-`` line right
+after a token line (no blank line between) is an error naming the line.
 
     seqlstm evaluate --task ner --model DIR --data FILE
 
 scores the tagger on a CoNLL file (token in the first column, gold tag in the last) and
-prints conlleval's report: overall and per-type precision, recall and F1.
+prints conlleval's report: overall and per-type precision, recall and F1. When the file has
+``-DOCSTART-`` lines, the sentences of each document are read together, as in ``tag
+--documents``; without, every sentence is read alone.
 """
 
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from seqlstm.cli.command import Command, Evaluation, input_lines, load_model
 from seqlstm.errors import DataError
 
-_DOCSTART = "-DOCSTART-"
+if TYPE_CHECKING:  # the tagger imports torch, which `seqlstm --help` does without
+    from seqlstm.tasks.tagging.tagger import TaggedSentence
+
+_EPILOG = """\
+Without --documents every sentence is read alone, whatever the model's context
+setting (a blank text line is an empty sentence, -DOCSTART- lines are skipped).
+With --documents the input is documents:
+  --format text   one sentence a line, one or more blank lines between documents
+  --format conll  -DOCSTART- lines start documents (none: all one document)
+and a model trained with document context reads each sentence with its
+neighbours in the same document, never across documents. The output then has
+one blank line more between documents (conll) or a "document" index in every
+object (jsonl)."""
+
+
+def _positive(text: str) -> int:
+    """The argparse type of --batch-size: a whole number, at least 1."""
+    if not text.strip().isdecimal() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _tag_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = _EPILOG
     parser.add_argument("--model", type=Path, required=True, metavar="DIR", help="model directory")
     parser.add_argument(
         "--input", type=Path, metavar="FILE", help="sentences to tag (default: stdin)"
@@ -40,53 +78,130 @@ def _tag_arguments(parser: argparse.ArgumentParser) -> None:
         help="text: one raw sentence a line; conll: one token a line (default: text)",
     )
     parser.add_argument(
+        "--documents",
+        action="store_true",
+        help="the input is documents: text: blank lines separate them; conll: -DOCSTART- "
+        "lines start them; sentences are read with their neighbours in the same document",
+    )
+    parser.add_argument(
         "--output-format",
         choices=("conll", "jsonl"),
         default="conll",
         help="conll: token and tag a line; jsonl: one JSON object a sentence (default: conll)",
     )
-    parser.add_argument("--batch-size", type=int, default=64, help="(default: 64)")
+    parser.add_argument("--batch-size", type=_positive, default=64, help="(default: 64)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+
+@dataclass(frozen=True)
+class _Input:
+    """One sentence of the input: what the tagger reads (the raw line of text input, so
+    entity offsets are into it, or the words of CoNLL input) and, per word, the columns
+    written before its tag."""
+
+    sentence: str | list[str]
+    columns: list[list[str]]
 
 
 def _tag(args: argparse.Namespace) -> None:
     from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger
-    from seqlstm.text.words import tokenize
 
     tagger = load_model(BiLSTMCRFTagger, args.model, args.device)
+    source = str(args.input) if args.input is not None else "<stdin>"
     lines = input_lines(args.input)
-    # rows: per sentence, the columns of each token line; the first column is the word
     if args.format == "text":
-        sentences = [line for _, line in lines]  # raw text, so entity offsets are into lines
-        rows = [[[token.text] for token in tokenize(text)] for text in sentences]
+        documents = _text_documents(lines, args.documents)
     else:
-        rows = _conll_rows(lines)
-        sentences = [[fields[0] for fields in sentence] for sentence in rows]
+        documents = _conll_documents(lines, source, args.documents)
     out = sys.stdout
     if args.output_format == "jsonl":
-        for tagged in tagger.tag(sentences, batch_size=args.batch_size):
-            record = {
-                "tokens": tagged.tokens,
-                "tags": tagged.tags,
-                "confidences": [round(c, 4) for c in tagged.confidences],
-                "entities": [
-                    {
-                        "text": e.text,
-                        "type": e.type,
-                        "start": e.start,
-                        "end": e.end,
-                        "score": round(e.score, 4),
-                    }
-                    for e in tagged.entities
-                ],
-            }
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        read = [[s.sentence for s in document] for _, document in documents]
+        if args.documents:
+            tagged = tagger.tag_documents(read, batch_size=args.batch_size)
+        else:  # at most one group: every sentence, each read alone
+            tagged = [tagger.tag(group, batch_size=args.batch_size) for group in read]
+        for (index, _), results in zip(documents, tagged, strict=True):
+            for result in results:
+                record = _record(result)
+                if args.documents:
+                    record["document"] = index
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
         return
-    words = [[fields[0] for fields in sentence] for sentence in rows]
-    for sentence, tags in zip(rows, tagger.predict(words, batch_size=args.batch_size), strict=True):
-        for fields, tag in zip(sentence, tags, strict=True):
-            out.write(" ".join([*fields, tag]) + "\n")
-        out.write("\n")
+    words = [[[fields[0] for fields in s.columns] for s in document] for _, document in documents]
+    if args.documents:
+        predicted = tagger.predict_documents(words, batch_size=args.batch_size)
+    else:
+        predicted = [tagger.predict(group, batch_size=args.batch_size) for group in words]
+    for number, ((_, document), tags) in enumerate(zip(documents, predicted, strict=True)):
+        if number:
+            out.write("\n")  # a blank line more between documents
+        for sentence, sentence_tags in zip(document, tags, strict=True):
+            for fields, tag in zip(sentence.columns, sentence_tags, strict=True):
+                out.write(" ".join([*fields, tag]) + "\n")
+            out.write("\n")
+
+
+def _record(tagged: "TaggedSentence") -> dict[str, Any]:
+    """The JSON object of a tagged sentence."""
+    return {
+        "tokens": tagged.tokens,
+        "tags": tagged.tags,
+        "confidences": [round(c, 4) for c in tagged.confidences],
+        "entities": [
+            {
+                "text": e.text,
+                "type": e.type,
+                "start": e.start,
+                "end": e.end,
+                "score": round(e.score, 4),
+            }
+            for e in tagged.entities
+        ],
+    }
+
+
+def _text_documents(
+    lines: list[tuple[int, str]], documents: bool
+) -> list[tuple[int, list[_Input]]]:
+    """(index, sentences) of each document of text input: without ``documents`` one group of
+    every line, blank ones as empty sentences; with it, blank lines separate documents."""
+    from seqlstm.text.words import tokenize
+
+    def sentence(line: str) -> _Input:
+        return _Input(line, [[token.text] for token in tokenize(line)])
+
+    if not documents:
+        return [(0, [sentence(line) for _, line in lines])] if lines else []
+    groups: list[list[_Input]] = [[]]
+    for _, line in lines:
+        if line.strip():
+            groups[-1].append(sentence(line))
+        elif groups[-1]:
+            groups.append([])
+    return list(enumerate(group for group in groups if group))
+
+
+def _conll_documents(
+    lines: list[tuple[int, str]], source: str, documents: bool
+) -> list[tuple[int, list[_Input]]]:
+    """(index, sentences) of each document of CoNLL input, cut as read_conll cuts files:
+    without ``documents`` one group of every sentence; with it, one group per document
+    index (the whole input when it has no -DOCSTART- line)."""
+    from seqlstm.data.readers import conll_sentences
+
+    groups: dict[int, list[_Input]] = {}
+    for s in conll_sentences(lines, source):
+        # without documents (or without -DOCSTART- lines) all in group 0
+        document = (s.document or 0) if documents else 0
+        groups.setdefault(document, []).append(_Input([f[0] for f in s.fields], s.fields))
+    return list(groups.items())
+
+
+def _ner_arguments(group: argparse._ArgumentGroup) -> None:
+    group.description = (
+        "--data FILE: CoNLL, token first and gold tag last; the sentences of a document "
+        "(-DOCSTART- lines start them) are read together, without -DOCSTART- each alone"
+    )
 
 
 def _evaluate_ner(args: argparse.Namespace) -> None:
@@ -98,6 +213,7 @@ def _evaluate_ner(args: argparse.Namespace) -> None:
             "evaluate --task ner needs --data FILE (CoNLL: token first, gold tag last column)"
         )
     tagger = load_model(BiLSTMCRFTagger, args.model, args.device)
+    # rows carry "document" when the file has -DOCSTART- lines; the tagger reads them so
     rows = read_conll(args.data, scheme_to=tagger.config.scheme)
     try:
         scores = tagger.entity_scores(rows, batch_size=args.batch_size)
@@ -112,39 +228,13 @@ def _evaluate_ner(args: argparse.Namespace) -> None:
     print(scores.report())
 
 
-def _conll_rows(lines: list[tuple[int, str]]) -> list[list[list[str]]]:
-    """Sentences of CoNLL lines, each a list of token lines split into their columns."""
-    sentences: list[list[list[str]]] = []
-    current: list[list[str]] = []
-    for _, line in lines:
-        if line.startswith(_DOCSTART) or not line.strip():
-            if current:
-                sentences.append(current)
-                current = []
-            continue
-        current.append(line.split())
-    if current:
-        sentences.append(current)
-    return sentences
-
-
 def _conll_line(path: Path, sentence: int, position: int) -> tuple[int, str]:
     """(number, text) of the file line of token ``position`` of sentence ``sentence``, with
     the sentences counted as read_conll counts them."""
-    from seqlstm.data.readers import iter_lines
+    from seqlstm.data.readers import conll_sentences, iter_lines
 
-    seen, in_sentence = -1, False
-    for number, line in iter_lines(path):
-        if line.startswith(_DOCSTART) or not line.strip():
-            in_sentence = False
-            continue
-        if not in_sentence:
-            seen, token, in_sentence = seen + 1, 0, True
-        else:
-            token += 1
-        if seen == sentence and token == position:
-            return number, line
-    raise ValueError(f"{path} has no token {position} in sentence {sentence}")
+    found = conll_sentences(iter_lines(path), str(path))[sentence]
+    return found.numbers[position], found.lines[position]
 
 
 COMMANDS = [
@@ -155,7 +245,7 @@ EVALUATIONS = [
     Evaluation(
         "ner",
         "entity precision/recall/F1 (conlleval) of a tagger on a CoNLL file",
-        lambda group: None,
+        _ner_arguments,
         _evaluate_ner,
     ),
 ]

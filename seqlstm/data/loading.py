@@ -4,7 +4,9 @@ Whatever the source, the result has the columns of docs/CONTRACTS.md and splits 
 ``train``/``validation``/``test``:
 
 - tagging: ``tokens`` and ``tags``, lists of strings; tags are label names (hub ClassLabel
-  integers are mapped to their names) converted to the requested chunk scheme;
+  integers are mapped to their names) converted to the requested chunk scheme; plus
+  ``document``, an id per row, where the data marks documents (``-DOCSTART-`` lines of local
+  CoNLL files, a hub column named by ``document_column``);
 - translation: one string column per language code;
 - text: ``text``, one string per row with line endings kept, so a split's text is
   ``"".join(split["text"])`` whether a row holds a line (wikitext) or a whole split
@@ -38,6 +40,8 @@ TAGGING_FEATURES = Features(
     {"tokens": datasets.Sequence(Value("string")), "tags": datasets.Sequence(Value("string"))}
 )
 TEXT_FEATURES = Features({"text": Value("string")})
+# the dtype of a document id column: local files and integer hub ids give int64
+_INTEGER_DTYPES = {f"{sign}int{bits}" for sign in ("", "u") for bits in (8, 16, 32, 64)}
 
 # A split file is recognised by a name part (split at . _ -) starting with one of these,
 # e.g. train.txt, val.de, dev.conll, test_2016_flickr.en, wiki.valid.tokens.
@@ -60,6 +64,7 @@ def load(
     scheme: str | None = "IOB2",
     hub_config: str | None = None,
     validation_fraction: float | None = None,
+    document_column: str | None = None,
 ) -> DatasetDict:
     """Load a data set for ``task`` from the hub or from local files, in the normalised schema.
 
@@ -78,20 +83,40 @@ def load(
     translation columns (default: every language present). ``validation_fraction`` moves the
     last part of ``train`` into a new ``validation`` split: by characters when ``train`` is a
     single text (the first 90% / last 10% convention of Tiny Shakespeare), else by rows.
+
+    Documents (tagging). A tagger reads the sentences of one document with each other as
+    context; sentences of no document are read alone. Local CoNLL files mark documents with
+    ``-DOCSTART-`` lines: a split whose file has any gets an int ``document`` column, the
+    index of each sentence's document in the file (:func:`seqlstm.data.read_conll`). For a
+    hub data set, ``document_column`` names the column of document ids (int or str, copied
+    into ``document``; gaps are fine, but the rows of a document must be consecutive); the
+    default None gives no ``document`` column, so every sentence is independent. It is a
+    DataError with local files, which mark documents themselves.
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+    if document_column is not None and task != "tagging":
+        raise ValueError(f"document_column is for tagging data, not {task!r}")
     path = Path(source).expanduser()
     if path.exists():
+        if document_column is not None:
+            raise DataError(
+                f"{source}: document_column={document_column!r} is for hub data sets; in local "
+                "CoNLL files -DOCSTART- lines start the documents"
+            )
         raw = _read_local(path, task, label_column, token_column, scheme, languages)
         # Local tags were converted by read_conll, which can name the line of a bad tag.
         scheme, label_column, token_column = None, "tags", "tokens"
+        if any("document" in dataset.column_names for dataset in raw.values()):
+            document_column = "document"
     elif isinstance(source, PathLike) or _looks_local(str(source)):
         raise DataError(f"{source}: no such file or directory")
     else:
         raw = _fetch_hub(str(source), hub_config)
     if task == "tagging":
-        dsdict = normalize_tagging_dataset(raw, label_column, token_column, scheme)
+        dsdict = normalize_tagging_dataset(
+            raw, label_column, token_column, scheme, document_column=document_column
+        )
     elif task == "translation":
         dsdict = normalize_translation_dataset(raw, languages)
     else:
@@ -145,15 +170,14 @@ def _read_local(
     if task == "tagging":
         if not (isinstance(label_column, int) and isinstance(token_column, int)):
             raise ValueError("label_column and token_column of CoNLL files are column indices")
-        return DatasetDict(
-            {
-                split: Dataset.from_list(
-                    read_conll(file, label_column, token_column, scheme_to=scheme),
-                    features=TAGGING_FEATURES,
-                )
-                for split, file in files.items()
-            }
-        )
+        splits = {}
+        for split, file in files.items():
+            sentences = read_conll(file, label_column, token_column, scheme_to=scheme)
+            features = TAGGING_FEATURES
+            if "document" in sentences[0]:  # the file has -DOCSTART- lines
+                features = Features({**TAGGING_FEATURES, "document": Value("int64")})
+            splits[split] = Dataset.from_list(sentences, features=features)
+        return DatasetDict(splits)
     # A single text file is one row, as on the hub's Tiny Shakespeare; the split files of a
     # directory give one row a line, as on the hub's wikitext.
     if path.is_file():
@@ -263,17 +287,32 @@ def normalize_tagging_dataset(
     label_column: int | str = -1,
     token_column: int | str = 0,
     scheme: str | None = "IOB2",
+    *,
+    document_column: str | None = None,
 ) -> DatasetDict:
     """Columns ``tokens`` and ``tags`` (label-name strings in ``scheme``) and split names.
 
     Columns are named, or counted among the list-valued columns. ClassLabel integers are
     replaced by their names; the source scheme is detected over all splits together. With
     ``scheme=None`` the label names are kept as they are.
+
+    ``document_column`` names a column of document ids, copied into ``document`` (int ids as
+    int64, ClassLabel ids as their integers, str ids as strings): consecutive rows with equal
+    ids form a document. Ids may have gaps, but an id that comes back after another document
+    is a DataError naming the split and row, and so is a missing (None) id. A split without
+    the column gets no ``document`` column (its sentences are independent, and a warning says
+    so); a column that no split has is a DataError.
     """
     if scheme is not None and scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}: expected None or one of {SCHEMES}")
     dsdict = normalize_split_names(dsdict)
+    if document_column is not None and all(
+        document_column not in dataset.features for dataset in dsdict.values()
+    ):
+        columns_of = {split: list(dataset.features) for split, dataset in dsdict.items()}
+        raise DataError(f"no document column {document_column!r}; the columns are {columns_of}")
     columns: dict[str, tuple[list, list]] = {}
+    documents: dict[str, tuple[list, Value]] = {}
     for split, dataset in dsdict.items():
         label_name = _column_name(dataset.features, label_column, "label")
         token_name = _column_name(dataset.features, token_column, "token")
@@ -291,6 +330,16 @@ def normalize_tagging_dataset(
             if len(words) != len(tags):
                 raise DataError(f"{split} row {number}: {len(words)} tokens but {len(tags)} labels")
         columns[split] = (tokens, labels)
+        if document_column is None:
+            continue
+        if document_column not in dataset.features:
+            logger.warning(
+                "%s has no document column %r: its sentences are read as independent",
+                split,
+                document_column,
+            )
+            continue
+        documents[split] = _document_ids(dataset, document_column, split)
     if scheme is not None:
         source_scheme = detect_scheme(tags for _, labels in columns.values() for tags in labels)
         for split, (_, labels) in columns.items():
@@ -299,12 +348,44 @@ def normalize_tagging_dataset(
                     labels[number] = convert_tags(tags, source_scheme, scheme)
                 except DataError as exc:
                     raise DataError(f"{split} row {number}: {exc}") from None
-    return DatasetDict(
-        {
-            split: Dataset.from_dict({"tokens": tokens, "tags": labels}, features=TAGGING_FEATURES)
-            for split, (tokens, labels) in columns.items()
-        }
-    )
+    normalised = {}
+    for split, (tokens, labels) in columns.items():
+        data, features = {"tokens": tokens, "tags": labels}, TAGGING_FEATURES
+        if split in documents:
+            data["document"], feature = documents[split]
+            features = Features({**TAGGING_FEATURES, "document": feature})
+        normalised[split] = Dataset.from_dict(data, features=features)
+    return DatasetDict(normalised)
+
+
+def _document_ids(dataset: Dataset, column: str, split: str) -> tuple[list, Value]:
+    """The ids of ``column`` and their feature (int64 or string), checked: every row has one
+    and the rows of a document are consecutive."""
+    feature = dataset.features[column]
+    if isinstance(feature, ClassLabel) or (
+        isinstance(feature, Value) and feature.dtype in _INTEGER_DTYPES
+    ):
+        target = Value("int64")
+    elif isinstance(feature, Value) and feature.dtype in ("string", "large_string"):
+        target = Value("string")
+    else:
+        raise DataError(
+            f"{split} document column {column!r} holds {feature}: expected int or str ids"
+        )
+    ids = dataset[column][:]
+    seen: set = set()
+    for number, document in enumerate(ids):
+        if document is None:
+            raise DataError(f"{split} row {number}: no id in the document column {column!r}")
+        if number and document == ids[number - 1]:
+            continue
+        if document in seen:
+            raise DataError(
+                f"{split} row {number}: document {document!r} comes back after document "
+                f"{ids[number - 1]!r}; the rows of a document must be consecutive"
+            )
+        seen.add(document)
+    return ids, target
 
 
 def normalize_translation_dataset(

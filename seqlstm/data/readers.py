@@ -8,6 +8,7 @@ found without a traceback through a decoder.
 import logging
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from itertools import zip_longest
 from os import PathLike
 from pathlib import Path
@@ -88,6 +89,69 @@ def read_parallel(src_path: str | PathLike, tgt_path: str | PathLike) -> list[tu
     return pairs
 
 
+DOCSTART = "-DOCSTART-"
+
+
+@dataclass(frozen=True)
+class ConllSentence:
+    """One sentence of a CoNLL file, as :func:`conll_sentences` cuts it.
+
+    ``document`` is the 0-based index of its document in the file, or None when the file has
+    no ``-DOCSTART-`` line (its sentences are independent); per token, ``numbers`` holds the
+    1-based line number, ``lines`` the line and ``fields`` its columns, split by spaces and
+    tabs.
+    """
+
+    document: int | None
+    numbers: list[int]
+    lines: list[str]
+    fields: list[list[str]]
+
+
+def conll_sentences(lines: Iterable[tuple[int, str]], source: str) -> list[ConllSentence]:
+    """Cut numbered CoNLL lines (from `iter_lines`/`decode_lines`) into sentences and documents.
+
+    Blank lines (only whitespace) end a sentence; other lines are token lines, split into
+    columns at runs of spaces and tabs only (a non-breaking space belongs to its token). A line
+    starting with ``-DOCSTART-`` starts a new document and is not a sentence. The sentences
+    before the first ``-DOCSTART-`` form a document of their own when there are any, and a
+    document without sentences (two ``-DOCSTART-`` lines with nothing between them) still
+    takes its index, so indices may have gaps. Without any ``-DOCSTART-`` line every
+    ``document`` is None. A ``-DOCSTART-`` line right after a token line, with no blank line
+    between, is a DataError naming ``source`` and the line: the file is probably cut wrongly.
+    """
+    sentences: list[ConllSentence] = []
+    numbers: list[int] = []
+    texts: list[str] = []
+    fields: list[list[str]] = []
+    document, marked = 0, False
+    for number, line in lines:
+        if line.startswith(DOCSTART):
+            if numbers:
+                raise DataError(
+                    f"{source}:{number}: {DOCSTART} inside a sentence (its last token is line "
+                    f"{numbers[-1]}); expected a blank line before {DOCSTART}"
+                )
+            # the leading block is a document of its own only when it has sentences
+            if marked or sentences:
+                document += 1
+            marked = True
+            continue
+        if not line.strip():
+            if numbers:
+                sentences.append(ConllSentence(document, numbers, texts, fields))
+                numbers, texts, fields = [], [], []
+            continue
+        numbers.append(number)
+        texts.append(line)
+        fields.append(_COLUMN_SEPARATOR.split(line.strip(" \t\r")))
+    if numbers:
+        sentences.append(ConllSentence(document, numbers, texts, fields))
+    if not marked:
+        sentences = [ConllSentence(None, s.numbers, s.lines, s.fields) for s in sentences]
+    return sentences
+
+
 def read_conll(
     path: str | PathLike,
     label_column: int = -1,
@@ -99,58 +163,60 @@ def read_conll(
 ) -> list[dict[str, Any]]:
     """Sentences of a CoNLL-style file: one token a line, columns split by spaces or tabs.
 
-    Blank lines separate sentences, ``-DOCSTART-`` lines are skipped, and every token line
-    must have as many columns as the first one. Returns one dict per sentence:
-    ``{"tokens": [...], "tags": [...]}`` taken from ``token_column`` and ``label_column``
-    (negative indices count from the right), plus ``"columns"``, the list of all columns
-    (each a list as long as the sentence), when ``columns=True``.
+    Blank lines separate sentences and every token line must have as many columns as the
+    first one. Returns one dict per sentence: ``{"tokens": [...], "tags": [...]}`` taken from
+    ``token_column`` and ``label_column`` (negative indices count from the right), plus
+    ``"columns"``, the list of all columns (each a list as long as the sentence), when
+    ``columns=True``.
+
+    Documents. ``-DOCSTART-`` lines start documents (:func:`conll_sentences`). When the file
+    has at least one, every dict also gets ``"document"``: the 0-based index of its document
+    in the file, counting the sentences before the first ``-DOCSTART-`` as a document when
+    there are any, and counting empty documents too (so indices may have gaps); a tagger
+    reads the sentences of one document with each other as context. Without any
+    ``-DOCSTART-`` line there is no ``"document"`` key and the sentences are independent.
 
     The labels are chunk tags converted from ``scheme_from`` (``"auto"``: detected over the
     whole file with :func:`seqlstm.text.tag_schemes.detect_scheme`) to ``scheme_to``; with
     ``scheme_to=None`` they are kept as they are, which is what POS or other non-chunk labels
     need. Raises DataError, naming the file and line, for a wrong number of columns, a label
-    that is not a tag of the scheme, bad UTF-8, or a file without any sentence.
+    that is not a tag of the scheme, a ``-DOCSTART-`` line inside a sentence, bad UTF-8, or a
+    file without any sentence.
     """
     if scheme_from != "auto" and scheme_from not in SCHEMES:
         raise ValueError(f"unknown scheme_from {scheme_from!r}: expected 'auto' or {SCHEMES}")
     if scheme_to is not None and scheme_to not in SCHEMES:
         raise ValueError(f"unknown scheme_to {scheme_to!r}: expected None or {SCHEMES}")
-    sentences: list[list[list[str]]] = []
-    current: list[list[str]] = []
-    width = 0
-    checked_tags: set[str] = set()
-    for number, line in iter_lines(path):
-        if line.startswith("-DOCSTART-") or not line.strip():
-            if current:
-                sentences.append(current)
-                current = []
-            continue
-        fields = _COLUMN_SEPARATOR.split(line.strip(" \t\r"))
-        if not width:
-            width = len(fields)
-            for name, index in (("token_column", token_column), ("label_column", label_column)):
-                if not -width <= index < width:
-                    raise DataError(
-                        f"{path}:{number}: {name}={index} but the file has {width} columns"
-                    )
-        if len(fields) != width:
-            raise DataError(
-                f"{path}:{number}: expected {width} columns (as in the first token line), "
-                f"found {len(fields)}: {line!r}"
-            )
-        if scheme_to is not None and fields[label_column] not in checked_tags:
-            _check_tag(fields[label_column], scheme_from, path, number)
-            checked_tags.add(fields[label_column])
-        current.append(fields)
-    if current:
-        sentences.append(current)
+    sentences = conll_sentences(iter_lines(path), str(path))
     if not sentences:
         raise DataError(f"{path}: no sentences (the file is empty or has only blank lines)")
-
+    width = len(sentences[0].fields[0])
+    for name, index in (("token_column", token_column), ("label_column", label_column)):
+        if not -width <= index < width:
+            raise DataError(
+                f"{path}:{sentences[0].numbers[0]}: {name}={index} but the file has {width} columns"
+            )
+    checked_tags: set[str] = set()
     examples = []
-    for rows in sentences:
-        by_column = [list(column) for column in zip(*rows, strict=True)]
-        example = {"tokens": by_column[token_column], "tags": by_column[label_column]}
+    for sentence in sentences:
+        for number, line, fields in zip(
+            sentence.numbers, sentence.lines, sentence.fields, strict=True
+        ):
+            if len(fields) != width:
+                raise DataError(
+                    f"{path}:{number}: expected {width} columns (as in the first token line), "
+                    f"found {len(fields)}: {line!r}"
+                )
+            if scheme_to is not None and fields[label_column] not in checked_tags:
+                _check_tag(fields[label_column], scheme_from, path, number)
+                checked_tags.add(fields[label_column])
+        by_column = [list(column) for column in zip(*sentence.fields, strict=True)]
+        example: dict[str, Any] = {
+            "tokens": by_column[token_column],
+            "tags": by_column[label_column],
+        }
+        if sentence.document is not None:
+            example["document"] = sentence.document
         if columns:
             example["columns"] = by_column
         examples.append(example)

@@ -197,7 +197,9 @@ class SubwordTokenizer:
                 )
         ids: list[int] = []
         word_index: list[int] = []
-        for i, word_ids in enumerate(self._sp.encode(normalized)):
+        # word by word: a word takes microseconds, while SentencePiece's batch call starts a
+        # thread pool that cost about a millisecond a sentence (tagging got 2x faster)
+        for i, word_ids in enumerate(self._sp.encode(word) for word in normalized):
             ids.extend(word_ids)
             word_index.extend([i] * len(word_ids))
         return ids, word_index

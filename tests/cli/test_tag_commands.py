@@ -1,3 +1,5 @@
+"""`seqlstm tag` and `seqlstm evaluate --task ner`: formats, documents, errors."""
+
 import io
 import json
 import subprocess
@@ -10,6 +12,7 @@ from locations import FIXTURES
 
 from seqlstm import cli
 from seqlstm.data import BucketedBatches, read_conll
+from seqlstm.tasks.tagging.context import DocumentWindowBatches
 from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, TaggerConfig
 from seqlstm.text.tag_schemes import is_valid_sequence
 from seqlstm.text.tokenizer import SubwordTokenizer
@@ -35,17 +38,62 @@ def model_dir(tmp_path_factory):
     encoded = model.encode(examples)
     batches = BucketedBatches(encoded, [e.length for e in encoded], model.collate, 10_000)
     directory = tmp_path_factory.mktemp("tagger")
-    trainer_config = TrainerConfig(
-        output_dir=str(directory / "trainer"),
+    train(model, batches, directory / "trainer", steps=60, lr=0.05)
+    assert model.predict(sentences) == tags
+    return model.save_pretrained(directory / "model")
+
+
+def train(model, batches, directory: Path, steps: int, lr: float) -> None:
+    config = TrainerConfig(
+        output_dir=str(directory),
         max_epochs=None,
-        max_steps=60,
-        lr=0.05,
+        max_steps=steps,
+        lr=lr,
         save_checkpoints=False,
         progress_bar=False,
         device="cpu",
     )
-    Trainer(model, trainer_config, batches).fit()
-    assert model.predict(sentences) == tags
+    Trainer(model, config, batches).fit()
+
+
+# Documents in which only the sentence before says what a name is: a person after a sports
+# heading, a place after a travel heading. Read alone, the name sentence cannot tell.
+NAMES = ["Jordan", "Chad", "Georgia", "Kent"]
+HEADINGS = {"Sports :": "PER", "Travel :": "LOC"}
+NAMED = "Jordan was great ."
+
+
+@pytest.fixture(scope="module")
+def context_model_dir(tmp_path_factory):
+    """A tiny tagger with 4 words of document context, trained on those documents."""
+    rows, documents = [], []
+    for name in NAMES:
+        for heading, kind in HEADINGS.items():
+            rows.append({"tokens": heading.split(), "tags": ["O", "O"]})
+            rows.append({"tokens": [name, "was", "great", "."], "tags": [f"B-{kind}"] + ["O"] * 3})
+            documents += [(name, kind)] * 2
+    tokenizer = SubwordTokenizer.train(
+        [" ".join(row["tokens"]) for row in rows], 400, hard_vocab_limit=False
+    )
+    torch.manual_seed(0)
+    config = TaggerConfig(
+        subword_dim=16,
+        char_embedding_dim=8,
+        char_filters=16,
+        hidden_size=16,
+        dropout=0.0,
+        word_dropout=0.0,
+        context_words=4,
+    )
+    model = BiLSTMCRFTagger.build(config, tokenizer, rows)
+    batches = DocumentWindowBatches(
+        model.encode(rows), 30, 10_000, model.collate, model.char_pad_id, documents=documents
+    )
+    directory = tmp_path_factory.mktemp("context_tagger")
+    train(model, batches, directory / "trainer", steps=80, lr=0.1)
+    for heading, kind in HEADINGS.items():  # the heading decides, by a wide margin
+        tagged = model.tag_documents([[heading, NAMED]])[0][1]
+        assert tagged.tags[0] == f"B-{kind}" and tagged.confidences[0] > 0.9
     return model.save_pretrained(directory / "model")
 
 
@@ -109,6 +157,202 @@ def test_tag_conll_input_appends_the_prediction(model_dir, tmp_path, capsys):
         ["B-PER", "I-PER"],
         ["B-LOC"],
     ]
+
+
+def test_tag_documents_text_to_conll_and_jsonl(model_dir, tmp_path, capsys):
+    text = tmp_path / "documents.txt"
+    # blank lines before, between (one or more) and after documents only separate them
+    text.write_text(
+        "\n\nPeter Blackburn visited Paris.\nReuters met Bill Clinton .\n\n\n\nRome\n\n", "utf-8"
+    )
+    argv = ["tag", "--model", str(model_dir), "--input", str(text), "--documents"]
+    status, out, _ = run(argv, capsys)
+    assert status == 0
+    # a block per sentence, as without --documents, and one blank line more between documents
+    assert out == (
+        "Peter B-PER\nBlackburn I-PER\nvisited O\nParis B-LOC\n. O\n\n"
+        "Reuters B-ORG\nmet O\nBill B-PER\nClinton I-PER\n. O\n\n"
+        "\n"
+        "Rome B-LOC\n\n"
+    )
+    status, out, _ = run([*argv, "--output-format", "jsonl"], capsys)
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [(r["document"], r["tokens"][0], r["tags"][0]) for r in records] == [
+        (0, "Peter", "B-PER"),
+        (0, "Reuters", "B-ORG"),
+        (1, "Rome", "B-LOC"),
+    ]
+    # entity offsets stay offsets into the sentence's line
+    paris = records[0]["entities"][1]
+    assert (paris["text"], paris["start"], paris["end"]) == ("Paris", 24, 29)
+
+
+def test_tag_documents_conll_input(model_dir, capsys, monkeypatch):
+    # a leading block is document 0; the empty document between the -DOCSTART- lines takes
+    # index 1, as read_conll counts them
+    conll = (
+        b"Peter NNP B-PER\nBlackburn NNP I-PER\n\n"
+        b"-DOCSTART- -X- -X- O\n\n-DOCSTART- -X- -X- O\n\nRome NNP B-LOC\n\nParis NNP B-LOC\n"
+    )
+    argv = ["tag", "--model", str(model_dir), "--format", "conll", "--documents"]
+    status, out, _ = run(argv, capsys, conll, monkeypatch)
+    assert status == 0
+    assert out == (
+        "Peter NNP B-PER B-PER\nBlackburn NNP I-PER I-PER\n\n"
+        "\n"
+        "Rome NNP B-LOC B-LOC\n\nParis NNP B-LOC B-LOC\n\n"
+    )
+    status, out, _ = run([*argv, "--output-format", "jsonl"], capsys, conll, monkeypatch)
+    assert [json.loads(line)["document"] for line in out.splitlines()] == [0, 2, 2]
+    # without -DOCSTART- lines the input is one document
+    plain = b"Peter NNP\nBlackburn NNP\n\nRome NNP\n"
+    status, out, _ = run(argv, capsys, plain, monkeypatch)
+    assert out == "Peter NNP B-PER\nBlackburn NNP I-PER\n\nRome NNP B-LOC\n\n"
+    # ...and without --documents the -DOCSTART- lines are skipped
+    status, out, _ = run(argv[:-1], capsys, conll, monkeypatch)
+    assert out.count("\n\n\n") == 0 and out.count("B-LOC B-LOC") == 2
+
+
+def test_a_document_of_one_5000_word_sentence(context_model_dir, capsys, monkeypatch):
+    words = [NAMED.split()[i % 4] for i in range(5000)]
+    conll = ("-DOCSTART- O\n\n" + "\n".join(words) + "\n").encode()
+    argv = ["tag", "--model", str(context_model_dir), "--format", "conll", "--documents"]
+    status, out, _ = run(argv, capsys, conll, monkeypatch)
+    assert status == 0
+    lines = out.splitlines()
+    assert len(lines) == 5001 and lines[-1] == ""
+    assert [line.split()[0] for line in lines[:-1]] == words
+
+
+def test_docstart_inside_a_sentence_is_a_one_line_error(model_dir, tmp_path, capsys, monkeypatch):
+    conll = b"Peter NNP\nBlackburn NNP\n-DOCSTART- -X- -X- O\n\nRome NNP\n"
+    for documents in ([], ["--documents"]):
+        argv = ["tag", "--model", str(model_dir), "--format", "conll", *documents]
+        status, out, err = run(argv, capsys, conll, monkeypatch)
+        assert status == 2 and out == ""
+        assert "<stdin>:3: -DOCSTART- inside a sentence (its last token is line 2)" in err
+    data = tmp_path / "cut.txt"
+    data.write_bytes(b"Rome B-LOC\n-DOCSTART- -X- -X- O\n")
+    argv = ["evaluate", "--task", "ner", "--model", str(model_dir), "--data", str(data)]
+    status, _, err = run(argv, capsys)
+    assert status == 2 and f"{data}:2: -DOCSTART- inside a sentence" in err
+
+
+@pytest.mark.parametrize("documents", [False, True])
+@pytest.mark.parametrize("output", ["conll", "jsonl"])
+def test_blank_crlf_and_nul_input(model_dir, capsys, monkeypatch, documents, output):
+    argv = ["tag", "--model", str(model_dir), "--output-format", output]
+    argv += ["--documents"] if documents else []
+    status, out, _ = run(argv, capsys, b"\n  \n\t\n", monkeypatch)
+    assert status == 0
+    # blank lines only: three empty sentences, or (separating documents) no document at all
+    empty = {
+        "conll": "\n",
+        "jsonl": '{"tokens": [], "tags": [], "confidences": [], "entities": []}\n',
+    }
+    assert out == ("" if documents else 3 * empty[output])
+    # CRLF line ends read as LF ones
+    status, crlf, _ = run(argv, capsys, b"Bill Clinton\r\n\r\nRome\r\n", monkeypatch)
+    status, lf, _ = run(argv, capsys, b"Bill Clinton\n\nRome\n", monkeypatch)
+    assert status == 0 and crlf == lf and "Clinton" in lf
+    # a NUL byte is a character like any other: a word of its own in text, part of a CoNLL token
+    status, out, _ = run(argv, capsys, b"Rome\x00Paris\n\x00\n", monkeypatch)
+    assert status == 0 and "Paris" in out
+    conll = [*argv, "--format", "conll"]
+    status, out, _ = run(conll, capsys, b"\r\n\r\n", monkeypatch)
+    assert status == 0 and out == ""
+    status, out, _ = run(conll, capsys, b"Rome\x00 NNP\r\nParis NNP\r\n", monkeypatch)
+    assert status == 0
+    assert ("Rome\\u0000" if output == "jsonl" else "Rome\x00 NNP ") in out
+
+
+def test_batch_size_must_be_positive(model_dir, capsys):
+    with pytest.raises(SystemExit) as exit_status:
+        cli.main(["tag", "--model", str(model_dir), "--batch-size", "0"])
+    assert exit_status.value.code == 2
+    assert "--batch-size: expected a whole number of at least 1, got '0'" in capsys.readouterr().err
+
+
+def as_conll(sentence: str, tags: list[str] | None = None) -> str:
+    """A sentence of words as CoNLL lines, each word with its tag when tags are given."""
+    columns = [[word] for word in sentence.split()]
+    if tags is not None:
+        columns = [[*row, tag] for row, tag in zip(columns, tags, strict=True)]
+    return "".join(" ".join(row) + "\n" for row in columns)
+
+
+def name_tags(out: str) -> list[str]:
+    """The tags of "Jordan" in conll output."""
+    return [line.split()[1] for line in out.splitlines() if line.startswith("Jordan ")]
+
+
+def test_documents_read_only_their_own_neighbours(context_model_dir, capsys, monkeypatch):
+    argv = ["tag", "--model", str(context_model_dir)]
+    status, out, _ = run(argv, capsys, f"{NAMED}\n".encode(), monkeypatch)
+    (alone,) = name_tags(out)
+    both = f"Sports :\n{NAMED}\n\nTravel :\n{NAMED}\n".encode()
+    # with --documents the heading before the name decides...
+    status, out, _ = run([*argv, "--documents"], capsys, both, monkeypatch)
+    assert status == 0 and name_tags(out) == ["B-PER", "B-LOC"]
+    # ...without, every sentence is read alone, whatever its neighbours
+    status, out, _ = run(argv, capsys, both, monkeypatch)
+    assert name_tags(out) == [alone, alone]
+    status, out, _ = run(argv, capsys, both.replace(b"\n\n", b"\n"), monkeypatch)
+    assert name_tags(out) == [alone, alone]
+    # a heading in another document is no neighbour
+    split = f"Sports :\n\n{NAMED}\n\nTravel :\n\n{NAMED}\n".encode()
+    status, out, _ = run([*argv, "--documents"], capsys, split, monkeypatch)
+    assert name_tags(out) == [alone, alone]
+    # the same in CoNLL input, where -DOCSTART- lines start the documents
+    conll = "".join(
+        f"-DOCSTART- O\n\n{as_conll(heading)}\n{as_conll(NAMED)}\n" for heading in HEADINGS
+    ).encode()
+    conll_argv = [*argv, "--format", "conll", "--documents"]
+    status, out, _ = run(conll_argv, capsys, conll, monkeypatch)
+    assert name_tags(out) == ["B-PER", "B-LOC"]
+    status, out, _ = run(conll_argv[:-1], capsys, conll, monkeypatch)
+    assert name_tags(out) == [alone, alone]
+
+
+def test_document_jsonl_matches_the_tagger(context_model_dir, capsys, monkeypatch):
+    tagger = BiLSTMCRFTagger.from_pretrained(context_model_dir)
+    documents = [["Sports :", NAMED, "Kent was great ."], ["Travel :", "Chad was great ."]]
+    text = "\n\n".join("\n".join(document) for document in documents) + "\n"
+    argv = ["tag", "--model", str(context_model_dir), "--documents", "--output-format", "jsonl"]
+    status, out, _ = run(argv, capsys, text.encode(), monkeypatch)
+    records = [json.loads(line) for line in out.splitlines()]
+    expected = [
+        (number, tagged)
+        for number, document in enumerate(tagger.tag_documents(documents))
+        for tagged in document
+    ]
+    assert len(records) == len(expected) == 5
+    for record, (number, tagged) in zip(records, expected, strict=True):
+        assert record["document"] == number and record["tags"] == tagged.tags
+        assert record["confidences"] == pytest.approx(tagged.confidences, abs=1e-4)
+    assert [r["entities"][0]["type"] for r in records if r["entities"]] == ["PER", "PER", "LOC"]
+
+
+def test_evaluate_reads_the_documents_of_a_docstart_file(context_model_dir, tmp_path, capsys):
+    blocks = [
+        as_conll(heading, ["O", "O"]) + "\n" + as_conll(NAMED, [f"B-{kind}", "O", "O", "O"])
+        for heading, kind in HEADINGS.items()
+    ]
+    with_documents = tmp_path / "documents.txt"
+    with_documents.write_text("".join(f"-DOCSTART- O\n\n{block}\n" for block in blocks))
+    without = tmp_path / "sentences.txt"
+    without.write_text("\n".join(blocks))
+    argv = ["evaluate", "--task", "ner", "--model", str(context_model_dir), "--data"]
+    status, out, _ = run([*argv, str(with_documents)], capsys)
+    assert status == 0
+    assert (
+        out.splitlines()[0] == "processed 12 tokens with 2 phrases; found: 2 phrases; correct: 2."
+    )
+    # without -DOCSTART- each sentence is read alone: both names get the same tag, one is wrong
+    status, out, _ = run([*argv, str(without)], capsys)
+    assert (
+        out.splitlines()[0] == "processed 12 tokens with 2 phrases; found: 2 phrases; correct: 1."
+    )
 
 
 def test_evaluate_prints_the_conlleval_report(model_dir, capsys):

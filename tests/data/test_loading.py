@@ -129,6 +129,94 @@ def test_local_and_hub_tagging_give_identical_datasets(tmp_path, no_hub):
     assert rows(local) == rows(hub)
 
 
+# ---------------------------------------------------------------- documents
+
+DOCUMENT_FEATURES = Features({**TAGGING_FEATURES, "document": Value("int64")})
+
+
+def with_documents(data: DatasetDict, ids: dict[str, list], name: str = "doc_id") -> DatasetDict:
+    """The hub-shaped data with a column of document ids added to the splits in ``ids``."""
+    return DatasetDict(
+        {
+            split: dataset.add_column(name, ids[split]) if split in ids else dataset
+            for split, dataset in data.items()
+        }
+    )
+
+
+def test_local_docstart_gives_a_document_column_like_the_hub_column(tmp_path, no_hub):
+    directory = write_conll_directory(tmp_path / "conll")
+    # train: a first document of two sentences, an empty one, then one of one sentence
+    blocks = ["\n".join(" ".join(row) for row in s) for s in SENTENCES["train"]]
+    train = "-DOCSTART- -X- -X- O\n\n{}\n\n{}\n\n-DOCSTART- -X- -X- O\n\n"
+    train += "-DOCSTART- -X- -X- O\n\n{}\n"
+    (directory / "train.txt").write_text(train.format(*blocks))
+    local = load(directory, "tagging")
+    assert local["train"].features == DOCUMENT_FEATURES
+    assert local["train"]["document"][:] == [0, 0, 2]  # the empty document leaves a gap
+    # validation and test have no -DOCSTART- line: independent sentences, no column
+    assert local["validation"].features == local["test"].features == TAGGING_FEATURES
+    hub = normalize_tagging_dataset(
+        with_documents(conll_hub_like(), {"train": [0, 0, 2]}), document_column="doc_id"
+    )
+    assert all(local[split].features == hub[split].features for split in hub)
+    assert rows(local) == rows(hub)
+
+
+def test_hub_document_ids_may_be_strings_with_gaps(monkeypatch):
+    data = with_documents(
+        conll_hub_like(),
+        {"train": ["wiki-7", "wiki-7", "wiki-2"], "validation": ["a"], "test": ["b"]},
+    )
+    monkeypatch.setattr(loading.datasets, "load_dataset", lambda source, config: data)
+    dsdict = load("owner/name", "tagging", document_column="doc_id")
+    assert dsdict["train"].features["document"] == Value("string")
+    assert dsdict["train"]["document"][:] == ["wiki-7", "wiki-7", "wiki-2"]
+    assert dsdict["train"].column_names == ["tokens", "tags", "document"]
+    # ClassLabel ids are kept as their integers
+    labelled = DatasetDict(
+        {"train": conll_hub_like()["train"].cast_column("id", ClassLabel(names=["0", "1", "2"]))}
+    )
+    ids = normalize_tagging_dataset(labelled, document_column="id")["train"]
+    assert ids.features == DOCUMENT_FEATURES and ids["document"][:] == [0, 1, 2]
+    # the default: no document column, whatever columns the data has
+    assert load("owner/name", "tagging")["train"].features == TAGGING_FEATURES
+
+
+def test_a_document_that_comes_back_names_the_split_and_row():
+    data = with_documents(conll_hub_like(), {"train": [5, 9, 5]})
+    with pytest.raises(
+        DataError, match=r"train row 2: document 5 comes back after document 9; the rows of a "
+    ):
+        normalize_tagging_dataset(data, document_column="doc_id")
+    missing = with_documents(conll_hub_like(), {"train": ["a", None, "b"]})
+    with pytest.raises(DataError, match=r"train row 1: no id in the document column 'doc_id'"):
+        normalize_tagging_dataset(missing, document_column="doc_id")
+    floats = with_documents(conll_hub_like(), {"train": [0.5, 1.5, 2.5]})
+    with pytest.raises(DataError, match=r"train document column 'doc_id' holds .*float64.*int or"):
+        normalize_tagging_dataset(floats, document_column="doc_id")
+
+
+def test_document_column_missing(caplog):
+    with pytest.raises(DataError, match=r"no document column 'doc'; the columns are .*'train'"):
+        normalize_tagging_dataset(conll_hub_like(), document_column="doc")
+    with caplog.at_level(logging.WARNING, logger="seqlstm.data.loading"):
+        some = normalize_tagging_dataset(
+            with_documents(conll_hub_like(), {"train": [1, 1, 2]}), document_column="doc_id"
+        )
+    assert "validation has no document column 'doc_id'" in caplog.text
+    assert some["train"].features == DOCUMENT_FEATURES
+    assert some["test"].features == TAGGING_FEATURES
+
+
+def test_document_column_is_for_hub_tagging_data(tmp_path, no_hub):
+    directory = write_conll_directory(tmp_path / "conll")
+    with pytest.raises(DataError, match=r"document_column='id' is for hub data sets.*-DOCSTART-"):
+        load(directory, "tagging", document_column="id")
+    with pytest.raises(ValueError, match="document_column is for tagging data"):
+        load(directory, "text", document_column="id")
+
+
 def test_load_from_hub_id_normalises(monkeypatch):
     calls = []
 

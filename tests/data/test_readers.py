@@ -1,5 +1,7 @@
-"""CoNLL, parallel and plain-text readers: content, schemes, errors that name the line."""
+"""CoNLL, parallel and plain-text readers: content, schemes, documents, errors naming the line."""
 
+import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -7,7 +9,7 @@ import pytest
 from locations import FIXTURES, SHARED_DATA
 
 from seqlstm.data import read_conll, read_parallel, read_text
-from seqlstm.data.readers import iter_lines
+from seqlstm.data.readers import conll_sentences, iter_lines
 from seqlstm.errors import DataError
 from seqlstm.text.tag_schemes import is_valid_sequence
 
@@ -36,6 +38,8 @@ def test_read_conll_converts_iob1_to_iob2():
         ["B-LOC", "O"],
     ]
     assert "columns" not in examples[0]
+    # the fixture's two -DOCSTART- lines: the first two sentences are document 0
+    assert [e["document"] for e in examples] == [0, 0, 1]
 
 
 def test_read_conll_other_schemes_and_columns():
@@ -52,7 +56,11 @@ def test_read_conll_other_schemes_and_columns():
     chunks = read_conll(FIXTURE, label_column=2)
     assert chunks[0]["tags"] == ["B-NP", "B-VP", "B-NP", "I-NP"]
     pos = read_conll(FIXTURE, label_column=1, token_column=-1, scheme_to=None)
-    assert pos[0] == {"tokens": ["I-ORG", "O", "I-MISC", "O"], "tags": ["NNP", "VBZ", "JJ", "NN"]}
+    assert pos[0] == {
+        "tokens": ["I-ORG", "O", "I-MISC", "O"],
+        "tags": ["NNP", "VBZ", "JJ", "NN"],
+        "document": 0,
+    }
 
 
 def test_non_chunk_labels_need_scheme_none():
@@ -103,6 +111,79 @@ def test_bom_crlf_and_non_breaking_space(tmp_path):
     # A non-breaking space belongs to the token: only spaces and tabs separate columns.
     path = write(tmp_path, "crlf.txt", "\ufeffNew\u00a0York I-LOC\r\nis O\r\n")
     assert read_conll(path) == [{"tokens": ["New\u00a0York", "is"], "tags": ["B-LOC", "O"]}]
+
+
+# ---------------------------------------------------------------- documents
+
+
+def documents_of(path: Path) -> list:
+    return [example.get("document") for example in read_conll(path)]
+
+
+def test_without_docstart_there_is_no_document_key(tmp_path):
+    path = write(tmp_path, "plain.txt", "a O\n\nb O\nc O\n")
+    assert read_conll(path) == [
+        {"tokens": ["a"], "tags": ["O"]},
+        {"tokens": ["b", "c"], "tags": ["O", "O"]},
+    ]
+
+
+def test_document_indices_count_every_docstart(tmp_path):
+    # a leading -DOCSTART- opens document 0; sentences keep their document until the next one
+    first = "-DOCSTART- O\n\na O\n\nb O\n\n-DOCSTART- O\n\nc O\n"
+    assert documents_of(write(tmp_path, "first.txt", first)) == [0, 0, 1]
+    # sentences before the first -DOCSTART- are a document of their own
+    leading = "a O\n\n-DOCSTART- O\n\nb O\n\nc O\n"
+    assert documents_of(write(tmp_path, "leading.txt", leading)) == [0, 1, 1]
+    # ...but blank lines alone before it are not
+    assert documents_of(write(tmp_path, "blank.txt", "\n\n" + first)) == [0, 0, 1]
+    # a -DOCSTART- line may be followed by a token line directly
+    tight = write(tmp_path, "tight.txt", "-DOCSTART- O\na O\n\n-DOCSTART- O\nb O\n")
+    assert read_conll(tight) == [
+        {"tokens": ["a"], "tags": ["O"], "document": 0},
+        {"tokens": ["b"], "tags": ["O"], "document": 1},
+    ]
+
+
+def test_an_empty_document_keeps_its_index(tmp_path):
+    content = "-DOCSTART- O\n\na O\n\n-DOCSTART- O\n\n\n-DOCSTART- O\n-DOCSTART- O\n\nb O\n"
+    # documents 1 and 2 have no sentences: the ids have a gap
+    assert documents_of(write(tmp_path, "gaps.txt", content)) == [0, 3]
+    trailing = write(tmp_path, "trailing.txt", "-DOCSTART- O\n\na O\n\n-DOCSTART- O\n\n")
+    assert documents_of(trailing) == [0]
+
+
+def test_docstart_inside_a_sentence_names_the_line(tmp_path):
+    path = write(tmp_path, "cut.txt", "-DOCSTART- O\n\na O\nb O\n-DOCSTART- O\n\nc O\n")
+    with pytest.raises(
+        DataError,
+        match=r"cut.txt:5: -DOCSTART- inside a sentence \(its last token is line 4\); "
+        r"expected a blank line before -DOCSTART-",
+    ):
+        read_conll(path)
+
+
+def test_a_document_of_one_5000_word_sentence(tmp_path):
+    words = [f"w{i}" for i in range(5000)]
+    lines = [f"{word} {'B-PER' if i % 7 == 0 else 'O'}" for i, word in enumerate(words)]
+    path = write(tmp_path, "long.txt", "-DOCSTART- O\n\n" + "\n".join(lines) + "\n")
+    (example,) = read_conll(path)
+    assert example["tokens"] == words and example["document"] == 0
+    assert example["tags"].count("B-PER") == len(range(0, 5000, 7))
+
+
+def test_conll_sentences_give_lines_numbers_and_fields():
+    lines = [(1, "-DOCSTART- -X- O"), (2, ""), (3, "New\u00a0York\tB-LOC"), (4, "is  O"), (5, " ")]
+    (sentence,) = conll_sentences(lines, "<stdin>")
+    assert sentence.document == 0
+    assert sentence.numbers == [3, 4]
+    assert sentence.lines == ["New\u00a0York\tB-LOC", "is  O"]
+    # only spaces and tabs separate columns, as in read_conll
+    assert sentence.fields == [["New\u00a0York", "B-LOC"], ["is", "O"]]
+    assert conll_sentences([(1, "a O"), (2, "")], "x")[0].document is None
+    assert conll_sentences([(1, "   "), (2, "-DOCSTART-")], "x") == []
+    with pytest.raises(DataError, match="<stdin>:2: -DOCSTART- inside a sentence"):
+        conll_sentences([(1, "a O"), (2, "-DOCSTART- O")], "<stdin>")
 
 
 def test_read_parallel_keeps_alignment_and_empty_lines(tmp_path, caplog):
@@ -159,3 +240,32 @@ def test_real_multi30k_is_aligned():
     pairs = read_parallel(directory / "val.en", directory / "val.de")
     assert len(pairs) == 1014
     assert all(en.strip() and de.strip() for en, de in pairs)
+
+
+# sha256 of json.dumps(read_conll(file)) and of json.dumps(read_conll(file, scheme_to=None,
+# columns=True)), recorded with the reader that dropped -DOCSTART- lines: the shared files
+# have none, so they must read exactly as they did
+CONLL2003_DIGESTS = {
+    "train": (
+        "9e80fe6ba8c53ac035dcba6f141dc5234529ddfe104578c1eb7f4f31f6fb51be",
+        "694eb98fa4610afcb9dec0f78360ed0d0f1f0bdcdc29897ac5bfb258426333ef",
+    ),
+    "valid": (
+        "40f160a33d3ac39343c2989836d0787c141c1eed4f46282a39add1de8a1485fc",
+        "13f86add1c496de70653ca0f37284a0a1bfef5ed4293e3c12402d930f3ba3792",
+    ),
+    "test": (
+        "5a003123a6772e6eac489ff3da658b7c32decd6cd7583ceaf2c4a24a2e0a5a8c",
+        "3541ad4a3d4b2d3b8694666ac10129ee3dc88d0b417367d051c46029678041bb",
+    ),
+}
+
+
+@needs_shared_data
+@pytest.mark.parametrize("split", sorted(CONLL2003_DIGESTS))
+def test_real_conll2003_reads_as_before(split):
+    path = SHARED_DATA / "conll2003" / f"{split}.txt"
+    converted, raw = read_conll(path), read_conll(path, scheme_to=None, columns=True)
+    assert not any("document" in example for example in raw)
+    digests = tuple(hashlib.sha256(json.dumps(e).encode()).hexdigest() for e in (converted, raw))
+    assert digests == CONLL2003_DIGESTS[split]

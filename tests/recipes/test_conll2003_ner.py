@@ -42,10 +42,15 @@ def test_smoke_preset_runs_end_to_end_on_the_real_data(recipe, tmp_path):
                 assert 0.0 <= metrics[name + suffix] <= 100.0
     # 300 sentences and two epochs are enough to find some entities (test F1 ~60)
     assert results["metrics"]["test"]["f1"] > 20
+    # the files mark no documents, so each split was read as one, and results.json says so
+    assert results["documents"] == {
+        split: {"rule": "whole-split", "documents": 1} for split in ("train", "validation", "test")
+    }
     # the saved model is the one that was scored: its test F1 is the reported one
     model = BiLSTMCRFTagger.from_pretrained(out / "model")
     test = read_conll(CONLL / "test.txt")[: results["config"]["max_eval_sentences"]]
-    assert model.evaluate(test) == pytest.approx(results["metrics"]["test"])
+    one_document = [dict(row, document=0) for row in test]
+    assert model.evaluate(one_document) == pytest.approx(results["metrics"]["test"])
     predictions = model.predict([row["tokens"] for row in test])
     assert all(is_valid_sequence(p, "IOB2") for p in predictions)
 

@@ -3,12 +3,20 @@
 A word's label often depends on text beyond its sentence: "Leicester 2 Newcastle 1" is a
 line of football results only if the lines around it say so, and a name spelled out in one
 sentence is abbreviated in the next. With ``TaggerConfig.context_words = c`` the BiLSTM
-reads each sentence between up to ``c`` words of the sentences before and after it in the
-input list (as FLERT, Schweter & Akbik 2020, does for transformers), while the emission
-scores and the CRF cover the sentence alone. The first word of every sentence carries a flag,
-so the model still knows where sentences start (sentence-initial capitals say little).
+reads the sentences of a *document* together, each with at least ``c`` words (where the
+document has them) of the sentences before and after it, as FLERT (Schweter & Akbik 2020)
+does for transformers, while the emission scores and the CRF cover each sentence alone.
+The first word of every sentence carries a flag, so the model still knows where sentences
+start (sentence-initial capitals say little). Context never crosses a document boundary, and
+sentences given without a document are read alone.
 
-Training uses windows of consecutive sentences instead (:class:`DocumentWindowBatches`):
+Inference reads a document in one pass (:func:`document_chunks`): its sentences are packed
+into chunks of about ``chunk_words`` words, and each chunk is read once with ``c`` words of
+context on each side, so the BiLSTM reads the text about once instead of once per sentence
+with its context. With ``chunk_words = 0`` every sentence is its own chunk: each sentence
+read between ``c`` words of its neighbours, the per-sentence way.
+
+Training uses windows of consecutive sentences of one document (:class:`DocumentWindowBatches`):
 each word is read once an epoch, as with single sentences, and the CRF scores every word of
 the window, so document context costs little extra training time. The window boundaries move
 every epoch, so every sentence is seen with context on both sides.
@@ -21,8 +29,8 @@ given to :class:`DocumentWindowBatches` (the tagger's ``collate``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -94,42 +102,90 @@ def join_examples(
     )
 
 
-def in_context(
-    examples: Sequence[TaggingExample], context_words: int, char_pad_id: int
-) -> list[TaggingExample]:
-    """Each example between up to ``context_words`` words of its neighbours on each side.
+@dataclass
+class DocumentChunk:
+    """A span of a document read in one pass: ``example`` holds the chunk's sentences (its
+    target) between their context; ``sentences`` gives, for each of those sentences, its
+    index in the caller's list, its first word in the target and its number of words."""
 
-    ``examples`` are consecutive sentences of a text; the result's targets are the sentences.
+    example: TaggingExample
+    sentences: list[tuple[int, int, int]]
+
+
+def document_chunks(
+    examples: Sequence[TaggingExample],
+    indices: Sequence[int],
+    context_words: int,
+    chunk_words: int,
+    char_pad_id: int,
+) -> list[DocumentChunk]:
+    """The chunks in which the BiLSTM reads one document (see the module docstring).
+
+    ``examples`` are the encoded sentences of the document in order, ``indices`` the
+    caller's numbers for them. Consecutive sentences are packed into chunks of at most
+    ``chunk_words`` words (:func:`pack_windows`; a longer sentence is a chunk of its own,
+    ``chunk_words = 0`` one sentence a chunk), and each chunk is read between up to
+    ``context_words`` words of the document on each side. A document that fits in one chunk
+    is read whole, without context slices.
     """
-    result = []
-    for i, example in enumerate(examples):
-        left: list[TaggingExample] = []
-        needed, j = context_words, i - 1
-        while needed > 0 and j >= 0:
-            part = slice_words(examples[j], examples[j].length - needed, examples[j].length)
-            left.insert(0, part)
-            needed -= part.length
-            j -= 1
-        right: list[TaggingExample] = []
-        needed, j = context_words, i + 1
-        while needed > 0 and j < len(examples):
-            part = slice_words(examples[j], 0, needed)
-            right.append(part)
-            needed -= part.length
-            j += 1
-        result.append(join_examples([*left, example, *right], char_pad_id, target=len(left)))
-    return result
+    lengths = [e.length for e in examples]
+    chunks = []
+    for core in pack_windows(lengths, max(chunk_words, 1), max(chunk_words, 1)):
+        left = _words_before(examples, core.start, context_words)
+        right = _words_after(examples, core.stop, context_words)
+        body = join_examples([examples[i] for i in core], char_pad_id)
+        offsets = np.cumsum([0] + [lengths[i] for i in core]).tolist()
+        placed = [(indices[i], offsets[n], lengths[i]) for n, i in enumerate(core)]
+        chunks.append(
+            DocumentChunk(
+                join_examples([*left, body, *right], char_pad_id, target=len(left)), placed
+            )
+        )
+    return chunks
 
 
-def pack_windows(lengths: Sequence[int], window_words: int, first: int) -> list[range]:
+def _words_before(examples: Sequence[TaggingExample], end: int, count: int) -> list[TaggingExample]:
+    """Up to ``count`` words that end where sentence ``end`` starts, as slices of sentences."""
+    parts: list[TaggingExample] = []
+    j = end - 1
+    while count > 0 and j >= 0:
+        part = slice_words(examples[j], examples[j].length - count, examples[j].length)
+        parts.insert(0, part)
+        count -= part.length
+        j -= 1
+    return parts
+
+
+def _words_after(
+    examples: Sequence[TaggingExample], start: int, count: int
+) -> list[TaggingExample]:
+    """Up to ``count`` words from sentence ``start`` on, as slices of sentences."""
+    parts: list[TaggingExample] = []
+    j = start
+    while count > 0 and j < len(examples):
+        part = slice_words(examples[j], 0, count)
+        parts.append(part)
+        count -= part.length
+        j += 1
+    return parts
+
+
+def pack_windows(
+    lengths: Sequence[int],
+    window_words: int,
+    first: int,
+    document_starts: frozenset[int] = frozenset(),
+) -> list[range]:
     """Consecutive sentences grouped into windows of at most ``window_words`` words.
 
     The first window may hold at most ``first`` words (moving it moves every boundary); a
-    sentence longer than a window is a window of its own. Every sentence is in one window.
+    sentence longer than a window is a window of its own. Every sentence is in one window,
+    and a sentence in ``document_starts`` (the first of a document) starts a new one, so no
+    window spans two documents.
     """
     windows, start, words, budget = [], 0, 0, first
     for i, length in enumerate(lengths):
-        if i > start and words + length > budget:
+        if i > start and (words + length > budget or i in document_starts):
             windows.append(range(start, i))
             start, words, budget = i, 0, window_words
         words += length
@@ -141,7 +197,10 @@ def pack_windows(lengths: Sequence[int], window_words: int, first: int) -> list[
 class DocumentWindowBatches:
     """The ``BatchSource`` for a tagger with document context: windows of sentences.
 
-    ``examples`` are ``tagger.encode(rows)`` of the training text's sentences in their order;
+    ``examples`` are ``tagger.encode(rows)`` of the training text's sentences in their order,
+    ``documents`` (optional) the document of each, so that no window spans two documents
+    (consecutive sentences with equal ids form one, an id None is a document of its own;
+    ``documents=None``: the whole text is one document);
     each batch is ``collate_fn`` (the tagger's ``collate``) of a list of windows, each window
     the examples of its sentences joined (character rows padded with ``char_pad_id``, the
     tagger's ``char_pad_id``). Every epoch the sentences are packed into windows of at most
@@ -164,11 +223,21 @@ class DocumentWindowBatches:
         seed: int = 0,
         num_replicas: int | None = None,
         rank: int | None = None,
+        documents: Sequence[Hashable] | None = None,
     ) -> None:
         if window_words < 1 or batch_words < 1:
             raise ValueError("window_words and batch_words must be >= 1")
         if not examples:
             raise ValueError("DocumentWindowBatches needs at least one example")
+        if documents is not None and len(documents) != len(examples):
+            raise ValueError(f"{len(examples)} examples but {len(documents)} document ids")
+        # the sentences that start a document: no window reaches across one
+        # (a sentence whose document is None is one of its own)
+        self.document_starts = frozenset(
+            i
+            for i in range(1, len(examples))
+            if documents is not None and (documents[i] is None or documents[i] != documents[i - 1])
+        )
         self.num_replicas, self.rank = resolve_replicas(num_replicas, rank)
         self.examples = examples
         self.window_words = window_words
@@ -178,7 +247,9 @@ class DocumentWindowBatches:
         self.lengths = [e.length for e in examples]
         # no more batches than there are windows of the fullest packing
         total = max(sum(self.lengths), 1)
-        fewest_windows = len(pack_windows(self.lengths, window_words, window_words))
+        fewest_windows = len(
+            pack_windows(self.lengths, window_words, window_words, self.document_starts)
+        )
         self._total = min(max(1, -(-total // batch_words)), fewest_windows)
 
     def __len__(self) -> int:
@@ -188,7 +259,7 @@ class DocumentWindowBatches:
         """This rank's batches of epoch ``epoch``, each a list of windows (sentence ranges)."""
         rng = np.random.default_rng([self.seed, epoch])
         first = int(rng.integers(1, self.window_words + 1))
-        windows = pack_windows(self.lengths, self.window_words, first)
+        windows = pack_windows(self.lengths, self.window_words, first, self.document_starts)
         sizes = [sum(self.lengths[i] for i in w) for w in windows]
         order = np.lexsort((rng.random(len(windows)), sizes))
         batches = [

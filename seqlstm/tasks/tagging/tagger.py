@@ -26,15 +26,15 @@ Rows. ``encode``, ``build``, ``evaluate``, ``entity_scores`` and ``check_rows`` 
 ``datasets.Dataset`` from ``seqlstm.data.load(..., "tagging")`` - with ``tokens`` (a list of
 words) and ``tags`` (their tags in ``config.scheme``; optional for ``encode``).
 
-Document context. With ``config.context_words > 0`` the sentences given together to
-``predict``/``tag``/``evaluate`` are read as consecutive text: the BiLSTM sees each sentence
-between up to that many words of its neighbours, and emissions and CRF cover the sentence
-alone (seqlstm.tasks.tagging.context, which also has the training windows). Tag unrelated sentences
-in separate calls. Context costs time: each sentence is read with its neighbours, so 60 words
-of context tag about 5x fewer sentences a second than none. The setting only shapes inference
-(training reads windows), so ``tagger.config.context_words`` may be lowered after loading (to
-1 at least: the model has a sentence-start input), trading a little accuracy for speed
-(docs/RESULTS.md measures both).
+Documents. Sentences are independent unless they come as a document: ``predict``, ``tag``
+and ``predict_nbest`` read every sentence alone, ``predict_documents`` and ``tag_documents``
+take documents (each a list of sentences) and, with ``config.context_words > 0``, read each
+sentence with at least that many words of its neighbours in the same document, never
+across documents; ``evaluate`` and ``entity_scores`` read rows with a ``document`` column
+(consecutive rows with the same value) as documents. A document is read in one pass
+(chunks of ``config.chunk_words`` words plus context, seqlstm.tasks.tagging.context), and
+emissions and CRF cover each sentence alone. A sentence read alone still gets the
+sentence-start flag a context-trained model expects.
 
 Confidence. :meth:`BiLSTMCRFTagger.tag` gives every token the marginal probability of its
 label (in the CRF's scheme) and every entity the probability that exactly this entity - this
@@ -56,7 +56,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from seqlstm.data import lengths_to_mask, pad_sequences
+from seqlstm.data import BucketedBatches, lengths_to_mask, pad_sequences
 from seqlstm.data.word_vectors import load_word_vectors
 from seqlstm.errors import DataError
 from seqlstm.layers.crf import LinearChainCRF
@@ -65,7 +65,7 @@ from seqlstm.layers.encoders import BiLSTMEncoder
 from seqlstm.metrics import EntityScores, entity_f1
 from seqlstm.pretrained import PretrainedModel
 from seqlstm.tasks.base import Row, StepOutput, evaluating, move_to_device
-from seqlstm.tasks.tagging.context import in_context
+from seqlstm.tasks.tagging.context import DocumentWindowBatches, document_chunks
 from seqlstm.tasks.tagging.examples import TaggingBatch, TaggingExample
 from seqlstm.text.tag_schemes import SCHEMES, convert_tags, tag_chunks
 from seqlstm.text.tokenizer import SubwordTokenizer
@@ -74,8 +74,10 @@ from seqlstm.text.words import tokenize
 
 logger = logging.getLogger(__name__)
 
-# A sentence is raw text (split by seqlstm.text.words) or its list of words.
+# A sentence is raw text (split by seqlstm.text.words) or its list of words; a document is
+# a sequence of sentences, read together.
 Sentence = str | Sequence[str]
+Document = Sequence[Sentence]
 
 # The CRF schemes in which "this entity is in the sentence" is a constraint on single
 # positions, which the entity confidence needs (see _entity_probabilities).
@@ -107,9 +109,16 @@ class TaggerConfig:
     hidden_size: int = 100  # BiLSTM units per direction
     num_layers: int = 1
     dropout: float = 0.5  # on the word features, on the BiLSTM outputs and between its layers
-    # words of the neighbouring sentences the BiLSTM reads on each side of a sentence, when
-    # the sentences tagged together are consecutive text (seqlstm.tasks.tagging.context); 0: none
+    # words of the neighbouring sentences of the same document the BiLSTM reads on each side
+    # of a sentence (seqlstm.tasks.tagging.context); 0: none. Sentences given without a
+    # document are read alone
     context_words: int = 0
+    # inference reads a document in chunks of about this many words, each between
+    # context_words of context (one pass over the text); 0: one sentence per chunk, each
+    # sentence read with its own context. Every word sees at least context_words on each side
+    # within its document either way; 200 was about 4x faster than 0 with the same F1 on
+    # CoNLL-2003, while 400 lost 0.15 test F1 (docs/RESULTS.md)
+    chunk_words: int = 200
 
     def subword_words(self, words: Sequence[str]) -> Sequence[str]:
         """The words as the subword tokenizer reads them (lowercased with lowercase_subwords):
@@ -126,7 +135,7 @@ class TaggerConfig:
         for name in ("subword_dim", "hidden_size", "num_layers", "char_embedding_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("char_filters", "word_embedding_dim", "context_words"):
+        for name in ("char_filters", "word_embedding_dim", "context_words", "chunk_words"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 (0 turns it off), got {getattr(self, name)}")
         for name in ("dropout", "word_dropout"):
@@ -286,6 +295,36 @@ class BiLSTMCRFTagger(PretrainedModel):
         """
         sentences, tags = _read_rows(rows, need_tags=False)
         return self._encode_words(sentences, tags, "row")
+
+    def training_batches(
+        self,
+        rows: Sequence[Row],
+        batch_words: int,
+        window_words: int,
+        seed: int = 0,
+    ) -> BucketedBatches | DocumentWindowBatches:
+        """The batch source to train on ``rows`` (sharded by the one replica/rank rule).
+
+        With document context (``config.context_words``): windows of consecutive sentences of
+        up to ``window_words`` words that never span two documents (the rows' ``document``
+        values, as :meth:`entity_scores` reads them; rows without one are sentences alone),
+        about ``batch_words`` words a batch. Without: token-budget batches of single
+        sentences, ``batch_words`` padded words each.
+        """
+        examples = self.encode(rows)
+        if not self.config.context_words:
+            lengths = [e.length for e in examples]
+            return BucketedBatches(examples, lengths, self.collate, batch_words, seed=seed)
+        documents = [row.get("document") if isinstance(row, Mapping) else None for row in rows]
+        return DocumentWindowBatches(
+            examples,
+            window_words,
+            batch_words,
+            self.collate,
+            self.char_pad_id,
+            seed,
+            documents=documents,
+        )
 
     def check_rows(self, rows: Iterable[Row], what: str) -> None:
         """Check labelled rows before training rather than after: each needs ``tokens`` and
@@ -462,15 +501,30 @@ class BiLSTMCRFTagger(PretrainedModel):
     # ----------------------------------------------------------------------------- prediction
 
     def predict(self, sentences: Sequence[Sentence], batch_size: int = 64) -> list[list[str]]:
-        """The best tag sequence (config.scheme) of each sentence, in input order.
+        """The best tag sequence (config.scheme) of each sentence, each read alone, in input
+        order (for sentences with document context: :meth:`predict_documents`).
 
         A sentence is a list of words or a raw string (split by seqlstm.text.words); an
         empty one gets []. Sequences are always valid in config.scheme.
         """
         words, _ = self._split(sentences)
+        return self._predict(words, None, batch_size)
+
+    def predict_documents(
+        self, documents: Sequence[Document], batch_size: int = 64
+    ) -> list[list[list[str]]]:
+        """:meth:`predict` for documents: each sentence read with its neighbours in its own
+        document (``config.context_words`` words on each side at least), never across
+        documents. Returns one list of tag sequences per document."""
+        words, _, sizes = self._split_documents(documents)
+        return _regroup(self._predict(words, sizes, batch_size), sizes)
+
+    def _predict(
+        self, words: Sequence[Sequence[str]], sizes: Sequence[int] | None, batch_size: int
+    ) -> list[list[str]]:
         results: list[list[str]] = [[] for _ in words]
         with evaluating(self):
-            for indices, emissions, mask in self._scored_batches(words, batch_size):
+            for indices, emissions, mask in self._scored_batches(words, sizes, batch_size):
                 for i, path in zip(indices, self.crf.decode(emissions, mask), strict=True):
                     results[i] = self._output_tags(path)
         return results
@@ -486,7 +540,7 @@ class BiLSTMCRFTagger(PretrainedModel):
         words, _ = self._split(sentences)
         results: list[list[tuple[list[str], float]]] = [[] for _ in words]
         with evaluating(self):
-            for indices, emissions, mask in self._scored_batches(words, batch_size):
+            for indices, emissions, mask in self._scored_batches(words, None, batch_size):
                 paths, scores = self.crf.nbest(emissions, mask, k)  # [B, k, W], [B, k]
                 log_z = self.crf.log_partition(emissions, mask)
                 probabilities = (scores - log_z.unsqueeze(1)).exp().clamp(max=1.0).tolist()
@@ -501,11 +555,31 @@ class BiLSTMCRFTagger(PretrainedModel):
         return results
 
     def tag(self, sentences: Sequence[Sentence], batch_size: int = 64) -> list[TaggedSentence]:
-        """Best tags with token confidences and scored entities (see the module docstring)."""
+        """Best tags with token confidences and scored entities (see the module docstring),
+        each sentence read alone (with document context: :meth:`tag_documents`)."""
         words, offsets = self._split(sentences)
+        return self._tag(sentences, words, offsets, None, batch_size)
+
+    def tag_documents(
+        self, documents: Sequence[Document], batch_size: int = 64
+    ) -> list[list[TaggedSentence]]:
+        """:meth:`tag` for documents, each sentence read with its neighbours in its own
+        document; one list of tagged sentences per document."""
+        words, offsets, sizes = self._split_documents(documents)
+        sentences = [sentence for document in documents for sentence in document]
+        return _regroup(self._tag(sentences, words, offsets, sizes, batch_size), sizes)
+
+    def _tag(
+        self,
+        sentences: Sequence[Sentence],
+        words: Sequence[Sequence[str]],
+        offsets: list[list[tuple[int, int]]],
+        sizes: Sequence[int] | None,
+        batch_size: int,
+    ) -> list[TaggedSentence]:
         by_index: dict[int, TaggedSentence] = {}
         with evaluating(self):
-            for indices, emissions, mask in self._scored_batches(words, batch_size):
+            for indices, emissions, mask in self._scored_batches(words, sizes, batch_size):
                 paths, _ = self.crf.viterbi(emissions, mask)  # [B, W], -1 on padding
                 confidences = self.crf.path_marginals(emissions, mask, paths).tolist()
                 labels = [
@@ -540,13 +614,16 @@ class BiLSTMCRFTagger(PretrainedModel):
     def entity_scores(self, rows: Iterable[Row], batch_size: int = 64) -> EntityScores:
         """Entity precision/recall/F1 (conlleval) of the predictions against the rows' tags.
 
-        rows need ``tokens`` and ``tags`` (config.scheme); with document context they are read
-        as consecutive text, as :meth:`predict` reads its sentences. ``.report()`` of the
+        rows need ``tokens`` and ``tags`` (config.scheme); rows with a ``document`` value are
+        read as documents (consecutive rows with the same value form one, as
+        :meth:`predict_documents` reads them), rows without one alone. ``.report()`` of the
         result is conlleval's report. Raises UnknownLabelError if a gold tag has a label
         training never saw, DataError naming the row for a malformed row.
         """
+        rows = list(rows) if not isinstance(rows, str | Mapping) else rows
         sentences, tags = self._labelled(rows)
-        return entity_f1(tags, self.predict(sentences, batch_size), scheme=self.config.scheme)
+        predicted = self._predict(sentences, document_sizes(rows), batch_size)
+        return entity_f1(tags, predicted, scheme=self.config.scheme)
 
     def evaluate(self, rows: Iterable[Row], batch_size: int = 64) -> dict[str, float]:
         """The metrics of :meth:`entity_scores` (``EntityScores.as_dict``), in percent:
@@ -580,26 +657,66 @@ class BiLSTMCRFTagger(PretrainedModel):
             offsets.append(spans)
         return words, offsets
 
-    def _scored_batches(
-        self, words: Sequence[Sequence[str]], batch_size: int
-    ) -> Iterator[tuple[list[int], Tensor, Tensor]]:
-        """(sentence indices, emissions [B, W, K], mask [B, W]) for batches of similar length.
+    def _split_documents(
+        self, documents: Sequence[Document]
+    ) -> tuple[list[Sequence[str]], list[list[tuple[int, int]]], list[int]]:
+        """Words and offsets of every sentence of the documents in order (see :meth:`_split`),
+        and the number of sentences of each document."""
+        if isinstance(documents, str) or any(isinstance(d, str) for d in documents):
+            raise TypeError("pass a list of documents, each a list of sentences (str or words)")
+        words, offsets = self._split([sentence for document in documents for sentence in document])
+        return words, offsets, [len(document) for document in documents]
 
-        With config.context_words, the sentences are read as consecutive text, each with the
-        words of its neighbours (seqlstm.tasks.tagging.context).
+    def _scored_batches(
+        self, words: Sequence[Sequence[str]], sizes: Sequence[int] | None, batch_size: int
+    ) -> Iterator[tuple[list[int], Tensor, Tensor]]:
+        """(sentence indices, emissions [B, W, K], mask [B, W]) for batches of sentences of
+        similar length, ``batch_size`` at a time.
+
+        ``sizes``: the sentences form consecutive documents of these numbers of sentences,
+        each read in one pass with ``config.context_words`` of context
+        (seqlstm.tasks.tagging.context.document_chunks); None, or a model without context:
+        every sentence is read alone. The BiLSTM reads the chunks in batches of similar
+        length; the emissions are then cut per sentence, so the CRF decodes each sentence.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         examples = self._encode_words(words)
-        if self.config.context_words:
-            examples = in_context(examples, self.config.context_words, self.char_pad_id)
-        order = sorted(range(len(words)), key=lambda i: examples[i].length)
+        if sizes is None or not self.config.context_words:
+            sizes = [1] * len(words)
+        chunks = []
+        first = 0
+        for size in sizes:
+            indices = range(first, first + size)
+            chunks += document_chunks(
+                [examples[i] for i in indices],
+                indices,
+                self.config.context_words,
+                self.config.chunk_words,
+                self.char_pad_id,
+            )
+            first += size
         device = self.emission.weight.device
+        sentence_emissions: list[Tensor] = [torch.empty(0)] * len(words)
+        by_length = sorted(chunks, key=lambda chunk: chunk.example.length)
+        for start in range(0, len(by_length), batch_size):
+            part = by_length[start : start + batch_size]
+            batch = self.collate([chunk.example for chunk in part])
+            emissions, _ = self.emissions(move_to_device(batch, device))
+            for row, chunk in enumerate(part):
+                for i, offset, length in chunk.sentences:
+                    sentence_emissions[i] = emissions[row, offset : offset + length]
+        order = sorted(range(len(words)), key=lambda i: len(words[i]))
+        num_labels = len(self.labels)
         for start in range(0, len(order), batch_size):
             indices = order[start : start + batch_size]
-            batch = self.collate([examples[i] for i in indices])
-            emissions, mask = self.emissions(move_to_device(batch, device))
-            yield indices, emissions, mask
+            lengths = torch.tensor([len(words[i]) for i in indices], device=device)
+            width = int(lengths.max()) if indices else 0
+            # padding emissions are zero, as the CRF expects
+            emissions = torch.zeros(len(indices), width, num_labels, device=device)
+            for row, i in enumerate(indices):
+                emissions[row, : len(words[i])] = sentence_emissions[i]
+            yield indices, emissions, lengths_to_mask(lengths, width)
 
     def _output_tags(self, path: Sequence[int]) -> list[str]:
         """CRF label ids -> tags in config.scheme."""
@@ -676,6 +793,43 @@ def _read_rows(
         sentences.append(words)
         tags.append(sentence_tags)
     return sentences, tags
+
+
+def document_sizes(rows: Sequence[Row]) -> list[int] | None:
+    """How many consecutive rows each document has, from the rows' ``document`` values;
+    a row without one (absent or None) is a document of its own. None when no row has one.
+
+    Raises DataError naming the row where a document's id comes back after another
+    document: the rows of a document must be consecutive.
+    """
+    ids = [row.get("document") if isinstance(row, Mapping) else None for row in rows]
+    if all(document is None for document in ids):
+        return None
+    sizes: list[int] = []
+    finished: set[Any] = set()
+    previous: Any = None
+    for number, document in enumerate(ids):
+        if document is not None and document == previous:
+            sizes[-1] += 1
+            continue
+        if document is not None and document in finished:
+            raise DataError(
+                f"row {number}: document {document!r} comes back after other documents; the "
+                "rows of one document must be consecutive"
+            )
+        finished.add(previous)
+        sizes.append(1)
+        previous = document
+    return sizes
+
+
+def _regroup(items: list[Any], sizes: Sequence[int]) -> list[list[Any]]:
+    """Consecutive runs of ``items`` of the given sizes."""
+    groups, start = [], 0
+    for size in sizes:
+        groups.append(items[start : start + size])
+        start += size
+    return groups
 
 
 def _strings(value: Any, where: str, what: str) -> Sequence[str]:

@@ -13,9 +13,10 @@ from locations import FIXTURES, ROOT
 
 from seqlstm.data import BucketedBatches, load, read_conll
 from seqlstm.errors import CheckpointError, DataError
+from seqlstm.metrics import entity_f1
 from seqlstm.tasks.tagging.context import (
     DocumentWindowBatches,
-    in_context,
+    document_chunks,
     join_examples,
     pack_windows,
     slice_words,
@@ -553,10 +554,19 @@ def test_slices_join_back_into_the_example(tokenizer):
     assert slice_words(example, 5, 2).length == 0  # an empty span, not an error
 
 
+def per_sentence_windows(model, examples, context_words):
+    """Each example between its neighbours' words: document chunks of one sentence each."""
+    chunks = document_chunks(examples, range(len(examples)), context_words, 0, model.char_pad_id)
+    assert [chunk.sentences for chunk in chunks] == [
+        [(i, 0, e.length)] for i, e in enumerate(examples)
+    ]
+    return [chunk.example for chunk in chunks]
+
+
 def test_each_sentence_is_read_between_its_neighbours_words(tokenizer):
     model = build(tokenizer)
     sentences = SENTENCES[:4]
-    examples = in_context(model.encode(rows(sentences)), 4, model.chars.pad_id)
+    examples = per_sentence_windows(model, model.encode(rows(sentences)), 4)
     for i, example in enumerate(examples):
         before = sum(sentences[:i], [])[-4:] if i else []
         after = sum(sentences[i + 1 :], [])[:4]
@@ -675,30 +685,104 @@ def test_the_context_module_does_not_import_the_tagger():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
-def test_predictions_read_the_neighbouring_sentences(tokenizer):
+def test_predictions_read_the_neighbouring_sentences_of_a_document_only(tokenizer):
     model = build(tokenizer, context_words=4)
+    model.config.chunk_words = 0  # per-sentence windows: context exactly context_words wide
     sentence = SENTENCES[1]
     alone = model.tag([sentence])[0].confidences
-    in_text = model.tag([SENTENCES[0], sentence, SENTENCES[2]])[1].confidences
+    in_text = model.tag_documents([[SENTENCES[0], sentence, SENTENCES[2]]])[0][1].confidences
     assert alone != pytest.approx(in_text)  # the context changes the scores
-    # ...but only within context_words: words further away do not
+    # unrelated sentences passed together are read alone: nothing leaks between them
+    assert model.tag([SENTENCES[0], sentence, SENTENCES[2]])[1].confidences == pytest.approx(
+        alone, abs=1e-6
+    )
+    assert model.predict(SENTENCES[:3]) == [model.predict([s])[0] for s in SENTENCES[:3]]
+    # ...nor between documents
+    two = model.tag_documents([[SENTENCES[0]], [sentence, SENTENCES[2]]])
+    one = model.tag_documents([[sentence, SENTENCES[2]]])
+    assert two[1][0].confidences == pytest.approx(one[0][0].confidences, abs=1e-6)
+    # ...and only within context_words: words further away do not
     assert len(SENTENCES[0]) >= 4
     far = ["Far", "away", "words", "here", "."] + SENTENCES[0]
     other = ["Other", "words"] + SENTENCES[0]
-    assert model.tag([far, sentence])[1].confidences == pytest.approx(
-        model.tag([other, sentence])[1].confidences, abs=1e-6
+    assert model.tag_documents([[far, sentence]])[0][1].confidences == pytest.approx(
+        model.tag_documents([[other, sentence]])[0][1].confidences, abs=1e-6
     )
     # without context, neighbours make no difference
     plain = build(tokenizer, context_words=0)
     assert plain.tag([sentence])[0].confidences == pytest.approx(
-        plain.tag([SENTENCES[0], sentence])[1].confidences, abs=1e-6
+        plain.tag_documents([[SENTENCES[0], sentence]])[0][1].confidences, abs=1e-6
     )
+
+
+def test_one_pass_equals_per_sentence_windows_when_the_context_covers_the_document(tokenizer):
+    model = build(tokenizer, context_words=100)  # wider than the whole document
+    document = SENTENCES[:5]
+    one_pass = model.tag_documents([document])[0]  # chunk_words 200: the document in one piece
+    model.config.chunk_words = 0
+    per_sentence = model.tag_documents([document])[0]
+    assert [s.tags for s in one_pass] == [s.tags for s in per_sentence]
+    for a, b in zip(one_pass, per_sentence, strict=True):
+        assert a.confidences == pytest.approx(b.confidences, abs=1e-5)
+
+
+def test_long_documents_are_read_in_chunks_with_full_context_on_both_sides(tokenizer):
+    model = build(tokenizer, context_words=4)
+    examples = model.encode(rows(SENTENCES[:6]))
+    lengths = [e.length for e in examples]
+    chunks = document_chunks(examples, range(6), 4, 8, model.char_pad_id)
+    placed = [i for chunk in chunks for i, _, _ in chunk.sentences]
+    assert placed == list(range(6))  # every sentence in exactly one chunk, in order
+    words = sum(SENTENCES[:6], [])
+    starts = [sum(lengths[:i]) for i in range(7)]
+    for chunk in chunks:
+        first, last = chunk.sentences[0][0], chunk.sentences[-1][0]
+        before = words[max(0, starts[first] - 4) : starts[first]]
+        after = words[starts[last + 1] : starts[last + 1] + 4]
+        window = model.encode(rows([before + words[starts[first] : starts[last + 1]] + after]))
+        assert torch.equal(chunk.example.subword_ids, window[0].subword_ids)
+        assert chunk.example.target_start == len(before)
+        assert [(o, n) for _, o, n in chunk.sentences] == [
+            (starts[i] - starts[first], lengths[i]) for i in range(first, last + 1)
+        ]
+    # the tags do not depend on where the chunks are cut when every sentence sees its context
+    model.config.chunk_words = 8
+    cut = model.predict_documents([SENTENCES[:6]])
+    model.config.chunk_words = 0
+    assert cut == model.predict_documents([SENTENCES[:6]])
+
+
+def test_evaluate_reads_rows_with_a_document_column_as_documents(tokenizer):
+    model = build(tokenizer, context_words=4)
+    model.config.chunk_words = 0
+    labelled = [dict(row, document=number // 3) for number, row in enumerate(TRAIN[:6])]
+    by_document = model.predict_documents([SENTENCES[:3], SENTENCES[3:6]])
+    expected = entity_f1(TAGS[:6], by_document[0] + by_document[1])
+    assert model.entity_scores(labelled).as_dict() == expected.as_dict()
+    alone = entity_f1(TAGS[:6], model.predict(SENTENCES[:6]))
+    assert model.entity_scores(TRAIN[:6]).as_dict() == alone.as_dict()
+    with pytest.raises(DataError, match="row 3: document 0 comes back"):
+        model.evaluate([dict(row, document=[0, 1, 1, 0][i]) for i, row in enumerate(TRAIN[:4])])
+
+
+def test_window_batches_never_span_two_documents(tokenizer):
+    model = build(tokenizer)
+    examples = model.encode(TRAIN)
+    documents = [number // 4 for number in range(len(examples))]
+    batches = DocumentWindowBatches(
+        examples, 1000, 40, list, model.char_pad_id, seed=1, documents=documents
+    )
+    for epoch in range(3):
+        for batch in batches.windows(epoch):
+            for window in batch:
+                assert len({documents[i] for i in window}) == 1
+    assert pack_windows([1, 1, 1, 1], 10, 10, frozenset({2})) == [range(0, 2), range(2, 4)]
 
 
 def test_target_scores_are_the_windows_scores_at_its_words(tokenizer):
     model = build(tokenizer, context_words=4)
     encoded = model.encode(rows(SENTENCES[:3]))
-    target = in_context(encoded, 4, model.chars.pad_id)[1]
+    target = per_sentence_windows(model, encoded, 4)[1]
     whole = dataclasses.replace(target, target_start=0, target_length=target.length)
     with torch.no_grad():
         scores, mask = model.emissions(model.collate([target, whole]))
@@ -724,3 +808,33 @@ def test_a_context_tagger_overfits_and_survives_save_and_load(tokenizer, tmp_pat
     loaded = BiLSTMCRFTagger.from_pretrained(tmp_path / "model")
     assert loaded.config.context_words == 4
     assert loaded.tag(SENTENCES) == model.tag(SENTENCES)
+
+
+def test_empty_documents_empty_sentences_and_a_5000_word_sentence(tokenizer):
+    model = build(tokenizer, context_words=4)
+    assert model.predict_documents([]) == []
+    assert model.predict_documents([[], [[]], [[], SENTENCES[0]]]) == [
+        [],
+        [[]],
+        [[], model.predict_documents([[SENTENCES[0]]])[0][0]],
+    ]
+    assert model.predict([[], ["EU", "rejects"]], batch_size=64)[0] == []
+    long = (SENTENCES[0] * 1000)[:5000]
+    (tags,) = model.predict_documents([[long]])[0]
+    assert len(tags) == 5000
+    with pytest.raises(TypeError, match="list of documents"):
+        model.predict_documents(["a document is not a string"])
+
+
+def test_training_batches_follow_the_documents_of_the_rows(tokenizer):
+    model = build(tokenizer, context_words=4)
+    labelled = [dict(row, document=number // 4) for number, row in enumerate(TRAIN)]
+    batches = model.training_batches(labelled, batch_words=40, window_words=1000, seed=1)
+    assert isinstance(batches, DocumentWindowBatches)
+    for batch in batches.windows(0):
+        for window in batch:
+            assert len({i // 4 for i in window}) == 1
+    alone = model.training_batches([dict(r, document=None) for r in TRAIN], 40, 1000, seed=1)
+    assert all(len(window) == 1 for batch in alone.windows(0) for window in batch)
+    plain = build(tokenizer, context_words=0).training_batches(TRAIN, 40, 1000)
+    assert isinstance(plain, BucketedBatches)
