@@ -198,14 +198,22 @@ def _conll_documents(
 
 
 def _ner_arguments(group: argparse._ArgumentGroup) -> None:
-    group.description = (
-        "--data FILE: CoNLL, token first and gold tag last; the sentences of a document "
-        "(-DOCSTART- lines start them) are read together, without -DOCSTART- each alone"
+    group.description = "--data FILE: CoNLL, token first and gold tag last"
+    group.add_argument(
+        "--documents",
+        choices=("auto", "marked", "whole-file", "none"),
+        default="marked",
+        help="which sentences are read together (seqlstm.data.documents): 'marked' the "
+        "documents -DOCSTART- lines start (none: every sentence alone), 'whole-file' the file "
+        "as one document (files in document order without -DOCSTART-, such as the shared "
+        "CoNLL-2003 ones, as the NER recipe reads them), 'auto' marked if the file has "
+        "-DOCSTART- lines else whole-file, 'none' every sentence alone (default: marked)",
     )
 
 
 def _evaluate_ner(args: argparse.Namespace) -> None:
     from seqlstm.data import read_conll
+    from seqlstm.data.documents import mark_documents
     from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, UnknownLabelError
 
     if args.data is None:
@@ -213,8 +221,9 @@ def _evaluate_ner(args: argparse.Namespace) -> None:
             "evaluate --task ner needs --data FILE (CoNLL: token first, gold tag last column)"
         )
     tagger = load_model(BiLSTMCRFTagger, args.model, args.device)
-    # rows carry "document" when the file has -DOCSTART- lines; the tagger reads them so
-    rows = read_conll(args.data, scheme_to=tagger.config.scheme)
+    # rows carry "document" when the file has -DOCSTART- lines; --documents decides
+    rule = "whole-split" if args.documents == "whole-file" else args.documents
+    rows, _ = mark_documents(read_conll(args.data, scheme_to=tagger.config.scheme), rule)
     try:
         scores = tagger.entity_scores(rows, batch_size=args.batch_size)
     except UnknownLabelError as err:

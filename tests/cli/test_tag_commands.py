@@ -353,6 +353,16 @@ def test_evaluate_reads_the_documents_of_a_docstart_file(context_model_dir, tmp_
     assert (
         out.splitlines()[0] == "processed 12 tokens with 2 phrases; found: 2 phrases; correct: 1."
     )
+    # --documents none ignores the marks; whole-file reads the file as one document, where
+    # the heading before each name is still its neighbour
+    for documents, file, correct in [
+        ("none", with_documents, 1),
+        ("whole-file", without, 2),
+        ("auto", without, 2),
+        ("auto", with_documents, 2),
+    ]:
+        status, out, _ = run([*argv, str(file), "--documents", documents], capsys)
+        assert status == 0 and out.splitlines()[0].endswith(f"correct: {correct}."), documents
 
 
 def test_evaluate_prints_the_conlleval_report(model_dir, capsys):
