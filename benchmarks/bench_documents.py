@@ -29,9 +29,8 @@ spaCy is the optional extra ``pip install -e ".[bench]"``; without it its part i
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -41,7 +40,7 @@ from benchmarks.bench_tagging import (
     _trained_model,
     _words,
 )
-from benchmarks.timing import best_of
+from benchmarks.timing import best_of, one_thread
 from seqlstm.data import read_conll
 from seqlstm.metrics import entity_f1
 from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, TaggerConfig
@@ -55,20 +54,15 @@ QUICK_SENTENCES = 200
 def run(quick: bool) -> dict:
     if not DATA.is_file():
         raise FileNotFoundError(f"{DATA}: the CoNLL-2003 test file (column format) is needed")
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        with _one_blas_thread():
-            if quick:
-                rows = read_conll(DATA)[:QUICK_SENTENCES]
-                model, results = _tiny_context_model(rows)
-            else:
-                model, results = _trained_model()
-                rows = read_conll(DATA, scheme_to=model.config.scheme)
-            results.update(_measure(model, rows, 1 if quick else REPEATS))
-        return results
-    finally:
-        torch.set_num_threads(threads)
+    with one_thread():
+        if quick:
+            rows = read_conll(DATA)[:QUICK_SENTENCES]
+            model, results = _tiny_context_model(rows)
+        else:
+            model, results = _trained_model()
+            rows = read_conll(DATA, scheme_to=model.config.scheme)
+        results.update(_measure(model, rows, 1 if quick else REPEATS))
+    return results
 
 
 def _measure(model: BiLSTMCRFTagger, rows: list[dict], repeats: int) -> dict:
@@ -151,18 +145,6 @@ def _spacy(
         "spacy_pipeline": " + ".join(nlp.pipe_names),
         "spacy_words_per_s": round(rate, 1),
     }
-
-
-@contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """numpy's and spaCy's BLAS at one thread too, where threadpoolctl is installed."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1):
-        yield
 
 
 def _tiny_context_model(rows: list[dict]) -> tuple[BiLSTMCRFTagger, dict]:

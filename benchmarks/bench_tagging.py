@@ -18,11 +18,12 @@ The model matters: speed depends on its sizes, and a random one would not show t
 numbers are those of a tagger that works. The full benchmark loads a trained model directory
 - $SEQLSTM_TAGGER_MODEL if set, else runs/ner_cpu_seed1/model, written by
 `python recipes/conll2003_ner.py --preset cpu --data-dir ../shared/data/conll2003 --seed 1
---out runs/ner_cpu_seed1` (45 minutes on one core) - and reports its parameter count, its
-config and the entity F1 (conlleval, as `model.evaluate` computes it) of the batch-256
-predictions on the test set, as a check that it is a real one. The sentences are given in
-their order in the file, so a tagger with document context (`config_context_words`) reads
-each with its neighbours. Batching must not change the predictions:
+--out runs/ner_cpu_seed1` (40 epochs, about 36 minutes on one core) - and reports its
+parameter count, its config and the entity F1 (conlleval, as `model.evaluate` computes it)
+of the batch-256 predictions on the test set, as a check that it is a real one. `predict` and `tag` read
+every sentence alone, also with a tagger trained with document context
+(`config_context_words`): documents are timed by bench_documents. Batching must not change
+the predictions:
 `predict_batch_disagreements` counts the timed sentences whose tags differ from those at
 batch 256 of the same sentences (expected 0). --quick builds a tiny random
 tagger on the first 64 test sentences (its tokenizer trained on the first 300) and only checks
@@ -44,7 +45,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.timing import best_of
+from benchmarks.timing import best_of, one_thread
 from seqlstm.data import read_conll
 from seqlstm.metrics import entity_f1
 from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, TaggerConfig
@@ -69,9 +70,7 @@ QUICK_TOKENIZER_SENTENCES = 300
 def run(quick: bool) -> dict:
     if not DATA.is_file():
         raise FileNotFoundError(f"{DATA}: the CoNLL-2003 test file (column format) is needed")
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
+    with one_thread():
         if quick:
             rows = read_conll(DATA)
             model, results = _tiny_random_model(rows)
@@ -80,9 +79,7 @@ def run(quick: bool) -> dict:
             model, results = _trained_model()
             rows = read_conll(DATA, scheme_to=model.config.scheme)
         results.update(_measure(model, rows, repeats=1 if quick else REPEATS, score=not quick))
-        return results
-    finally:
-        torch.set_num_threads(threads)
+    return results
 
 
 def _measure(model: BiLSTMCRFTagger, rows: list[dict], repeats: int, score: bool) -> dict:
@@ -111,8 +108,7 @@ def _measure(model: BiLSTMCRFTagger, rows: list[dict], repeats: int, score: bool
     for suffix, name in (("", "words_per_s"), ("_cpu", "words_per_cpu_s")):
         speedup = rates[largest][name] / rates[1][name]
         results[f"predict_batch{largest}_over_batch1_speedup{suffix}"] = round(speedup, 2)
-    # compared on the same list of sentences: with document context a sentence's tags also
-    # depend on its neighbours in the list, and batch 1 only tags the first sentences
+    # batch 1 only tags the first sentences, so its reference is those sentences at batch 256
     reference = predictions[largest]
     references = {len(sentences): reference, len(batch1): model.predict(batch1, largest)}
     results["predict_batch_disagreements"] = sum(
@@ -182,7 +178,7 @@ def _trained_model() -> tuple[BiLSTMCRFTagger, dict]:
     else:
         raise FileNotFoundError(
             f"no trained tagger: set ${MODEL_ENV} to a model directory, or train one into "
-            f"{DEFAULT_MODEL} with `{TRAIN_COMMAND}` (45 minutes on one core)"
+            f"{DEFAULT_MODEL} with `{TRAIN_COMMAND}` (about 36 minutes on one core)"
         )
     model = BiLSTMCRFTagger.from_pretrained(directory)
     info = {"model": "trained (recipes/conll2003_ner.py)", "model_dir": str(directory)}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
+
+import torch
 
 T = TypeVar("T")
 
@@ -21,3 +24,22 @@ def best_of(call: Callable[[], T], repeats: int) -> tuple[T, float, float]:
         wall = min(wall, time.perf_counter() - start)
         cpu = min(cpu, time.process_time() - start_cpu)
     return output, wall, max(cpu, 1e-9)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """torch - and numpy's or spaCy's BLAS, where threadpoolctl is installed - at one thread
+    inside the block, the thread counts restored after: the benchmarks compare one core's
+    work, and on a shared machine idle-spinning threads only add noise."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            yield
+            return
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(threads)

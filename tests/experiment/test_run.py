@@ -3,10 +3,6 @@
 import hashlib
 import json
 import logging
-import os
-import socket
-import subprocess
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,6 +11,7 @@ import pytest
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 from recipe_worker import ROWS, ToyConfig
+from torchrun_launch import run_two_processes
 
 from seqlstm.data import load, loading
 from seqlstm.errors import DataError
@@ -306,25 +303,8 @@ def test_a_device_the_machine_lacks_fails_at_start(tmp_path):
         RecipeRun.start(ToyConfig, {}, ["--device", "cuda"], None, str(tmp_path))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_under_torchrun_rank_0_records_and_each_rank_trains_on_its_own_rows(tmp_path):
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        f"--master_port={free_port()}",
-        str(WORKER),
-        str(tmp_path),
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_two_processes(WORKER, tmp_path, timeout=180)
     first, second = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
 
     assert first["recorded"] and not second["recorded"]

@@ -1,27 +1,18 @@
 """DDP under torchrun on CPU (gloo) equals one process on the combined batch."""
 
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from ddp_worker import SEQUENCES, Batches, config, make_batch, make_model
 from safetensors.torch import load_file
+from torchrun_launch import run_two_processes
 
 from seqlstm.training import DistributedContext, Trainer
 from seqlstm.training.checkpoint import read_checkpoint
 from seqlstm.training.distributed import all_gather_json, broadcast_json
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_context_reads_the_torchrun_environment(monkeypatch):
@@ -47,18 +38,7 @@ def test_context_reads_the_torchrun_environment(monkeypatch):
 
 
 def test_two_process_ddp_step_equals_one_process_on_the_combined_batch(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        f"--master_port={free_port()}",
-        str(WORKER),
-        str(tmp_path),
-    ]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_two_processes(WORKER, tmp_path, timeout=120)
     ddp_params = load_file(tmp_path / "params.safetensors")
 
     all_sequences = [seq for rank in SEQUENCES for micro in rank for seq in micro]

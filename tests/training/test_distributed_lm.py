@@ -2,15 +2,12 @@
 stream, and together they equal one process on the combined rows."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
 from lm_ddp_worker import BPTT, ROWS, ROWS_PER_RANK, SeenWindows, config, evaluate, load_model
 from safetensors.torch import load_file
-from test_distributed import free_port
+from torchrun_launch import run_two_processes
 
 from seqlstm.data.streams import StreamBatches
 from seqlstm.tasks.language_modeling.language_model import LanguageModelConfig, LSTMLanguageModel
@@ -34,18 +31,7 @@ def test_two_ranks_train_on_their_shares_and_equal_one_process_on_all_rows(tmp_p
     lm_config = LanguageModelConfig(embedding_dim=12, hidden_size=20, num_layers=2, **no_dropout)
     LSTMLanguageModel(lm_config, tokenizer).save_pretrained(tmp_path / "initial")
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        f"--master_port={free_port()}",
-        str(WORKER),
-        str(tmp_path),
-    ]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_two_processes(WORKER, tmp_path, timeout=300)
 
     single = load_model(tmp_path / "initial")
     initial = {k: v.clone() for k, v in single.state_dict().items()}
