@@ -16,18 +16,17 @@ subwords and characters, padding, the character CNN and BiLSTM, and CRF decoding
 
 The model matters: speed depends on its sizes, and a random one would not show that the
 numbers are those of a tagger that works. The full benchmark loads a trained model directory
-- $SEQLSTM_TAGGER_MODEL if set, else runs/ner_cpu_seed1/model, written by
-`python recipes/conll2003_ner.py --preset cpu --data-dir ../shared/data/conll2003 --seed 1
---out runs/ner_cpu_seed1` (40 epochs, about 36 minutes on one core) - and reports its
-parameter count, its config and the entity F1 (conlleval, as `model.evaluate` computes it)
-of the batch-256 predictions on the test set, as a check that it is a real one. `predict` and `tag` read
-every sentence alone, also with a tagger trained with document context
+- $SEQLSTM_TAGGER_MODEL if set, else runs/ner_cpu_seed1/model, written by `python
+recipes/conll2003_ner.py --preset cpu --data-dir ../shared/data/conll2003 --seed 1 --out
+runs/ner_cpu_seed1` (40 epochs, about 36 minutes on one core) - and reports its parameter
+count, its config and the entity F1 (conlleval, as `model.evaluate` computes it) of the
+batch-256 predictions on the test set, as a check that it is a real one. `predict` and `tag`
+read every sentence alone, also with a tagger trained with document context
 (`config_context_words`): documents are timed by bench_documents. Batching must not change
-the predictions:
-`predict_batch_disagreements` counts the timed sentences whose tags differ from those at
-batch 256 of the same sentences (expected 0). --quick builds a tiny random
-tagger on the first 64 test sentences (its tokenizer trained on the first 300) and only checks
-that everything runs, in seconds and without a trained model.
+the predictions: `predict_batch_disagreements` counts the timed sentences whose tags differ
+from those at batch 256 of the same sentences (expected 0). --quick builds a tiny random
+tagger on the first 64 test sentences (its tokenizer trained on the first 300) and only
+checks that everything runs, in seconds and without a trained model.
 
 Timing: each setting gets one untimed warm-up batch, then the best of REPEATS runs over the
 sentences. The machine may be shared (two cores), so rates are per second of wall time and
