@@ -260,7 +260,7 @@ class BiLSTMCRFTagger(PretrainedModel):
         initialised from ``word_vectors`` (a GloVe/word2vec text file) when given. Raises
         DataError naming the row of a malformed row or a tag not of config.scheme.
         """
-        sentences, tags = _read_rows(rows, need_tags=True)
+        sentences, tags, _ = _read_rows(rows, need_tags=True)
         converted = []
         for number, sentence_tags in enumerate(tags):
             try:
@@ -293,7 +293,7 @@ class BiLSTMCRFTagger(PretrainedModel):
         malformed row, a word that is empty after normalisation or a tag of another scheme,
         UnknownLabelError for a tag whose label training never saw.
         """
-        sentences, tags = _read_rows(rows, need_tags=False)
+        sentences, tags, _ = _read_rows(rows, need_tags=False)
         return self._encode_words(sentences, tags, "row")
 
     def training_batches(
@@ -311,11 +311,11 @@ class BiLSTMCRFTagger(PretrainedModel):
         about ``batch_words`` words a batch. Without: token-budget batches of single
         sentences, ``batch_words`` padded words each.
         """
-        examples = self.encode(rows)
+        sentences, tags, documents = _read_rows(rows, need_tags=False)
+        examples = self._encode_words(sentences, tags, "row")
         if not self.config.context_words:
             lengths = [e.length for e in examples]
             return BucketedBatches(examples, lengths, self.collate, batch_words, seed=seed)
-        documents = [row.get("document") if isinstance(row, Mapping) else None for row in rows]
         return DocumentWindowBatches(
             examples,
             window_words,
@@ -340,13 +340,16 @@ class BiLSTMCRFTagger(PretrainedModel):
         except DataError as err:
             raise DataError(f"{what}, {err}") from None
 
-    def _labelled(self, rows: Iterable[Row]) -> tuple[list[Sequence[str]], list[Sequence[str]]]:
-        """(words, tags) of rows that must have tags, every label checked: DataError naming the
-        row for a malformed row, UnknownLabelError for a label training never saw."""
-        sentences, tags = _read_rows(rows, need_tags=True)
+    def _labelled(
+        self, rows: Iterable[Row]
+    ) -> tuple[list[Sequence[str]], list[Sequence[str]], list[Any]]:
+        """(words, tags, document ids) of rows that must have tags, every label checked:
+        DataError naming the row for a malformed row, UnknownLabelError for a label training
+        never saw."""
+        sentences, tags, documents = _read_rows(rows, need_tags=True)
         for number, sentence_tags in enumerate(tags):
             self._tag_ids(sentence_tags, number)
-        return sentences, tags
+        return sentences, tags, documents
 
     def _encode_words(
         self,
@@ -620,9 +623,8 @@ class BiLSTMCRFTagger(PretrainedModel):
         result is conlleval's report. Raises UnknownLabelError if a gold tag has a label
         training never saw, DataError naming the row for a malformed row.
         """
-        rows = list(rows) if not isinstance(rows, str | Mapping) else rows
-        sentences, tags = self._labelled(rows)
-        predicted = self._predict(sentences, document_sizes(rows), batch_size)
+        sentences, tags, documents = self._labelled(rows)
+        predicted = self._predict(sentences, _document_sizes(documents), batch_size)
         return entity_f1(tags, predicted, scheme=self.config.scheme)
 
     def evaluate(self, rows: Iterable[Row], batch_size: int = 64) -> dict[str, float]:
@@ -762,8 +764,9 @@ class BiLSTMCRFTagger(PretrainedModel):
 
 def _read_rows(
     rows: Iterable[Row], need_tags: bool
-) -> tuple[list[Sequence[str]], list[Sequence[str] | None]]:
-    """The words and tags (None where a row has none) of tagging rows, checked.
+) -> tuple[list[Sequence[str]], list[Sequence[str] | None], list[Any]]:
+    """The words, tags (None where a row has none) and ``document`` values (None where a row
+    has none) of tagging rows, read in one pass and checked.
 
     Raises DataError naming the row: not a mapping, no ``tokens`` list of str words, ``tags``
     missing (when ``need_tags``), not a list of str, or not one tag per word.
@@ -775,6 +778,7 @@ def _read_rows(
         )
     sentences: list[Sequence[str]] = []
     tags: list[Sequence[str] | None] = []
+    documents: list[Any] = []
     for number, row in enumerate(rows):
         if not isinstance(row, Mapping):
             raise DataError(
@@ -792,17 +796,17 @@ def _read_rows(
                 raise DataError(f"row {number}: {len(words)} words but {len(sentence_tags)} tags")
         sentences.append(words)
         tags.append(sentence_tags)
-    return sentences, tags
+        documents.append(row.get("document"))
+    return sentences, tags, documents
 
 
-def document_sizes(rows: Sequence[Row]) -> list[int] | None:
-    """How many consecutive rows each document has, from the rows' ``document`` values;
-    a row without one (absent or None) is a document of its own. None when no row has one.
+def _document_sizes(ids: Sequence[Any]) -> list[int] | None:
+    """How many consecutive rows each document has, from the rows' ``document`` values
+    ``ids``; a row without one (None) is a document of its own. None when no row has one.
 
     Raises DataError naming the row where a document's id comes back after another
     document: the rows of a document must be consecutive.
     """
-    ids = [row.get("document") if isinstance(row, Mapping) else None for row in rows]
     if all(document is None for document in ids):
         return None
     sizes: list[int] = []
