@@ -50,8 +50,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"default: all of {available}")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="default: benchmarks/results, or benchmarks/results/quick (not kept) with --quick",
+    )
     args = parser.parse_args(argv)
+    # a smoke test must not overwrite the recorded results
+    args.out = args.out or Path("benchmarks/results/quick" if args.quick else "benchmarks/results")
     names = [n.removeprefix(PREFIX) for n in args.names] or available
     unknown = sorted(set(names) - set(available))
     if unknown:

@@ -33,7 +33,7 @@ def test_tagger_predicts_the_same_tags_and_confidences(expected):
     # 0.1 read the sentences of one call as one text (its "together" outputs); now that is
     # a document, and sentences passed as a list are read alone (0.1's one call per sentence)
     tagger = BiLSTMCRFTagger.from_pretrained(MODELS / "tagger")
-    assert tagger.config.context_words == 60 and tagger.config.chunk_words == 200
+    assert tagger.config.context_words == 60 and tagger.config.chunk_words == 800
     sentences = expected["tagger_sentences"]
     assert tagger.predict(sentences) == expected["tagger_predict_alone"]
     assert tagger.predict_documents([sentences]) == [expected["tagger_predict_together"]]

@@ -48,11 +48,16 @@ class BiLSTMEncoder(nn.Module):
         batch, steps, _ = embedded.shape
         if lengths.numel() and int(lengths.min()) < 1:
             raise ValueError("every source sequence needs at least one position (e.g. its EOS)")
-        packed = pack_padded_sequence(
-            embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
-        packed_outputs, (h, c) = self.rnn(packed)
-        outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=steps)
+        if lengths.numel() and bool((lengths == steps).all()):
+            # nothing to skip: the LSTM's unpacked path projects the inputs of all steps in
+            # one matrix product instead of one per step (the tagger's document chunks)
+            outputs, (h, c) = self.rnn(embedded)
+        else:
+            packed = pack_padded_sequence(
+                embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
+            )
+            packed_outputs, (h, c) = self.rnn(packed)
+            outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=steps)
         return self.dropout(outputs), (self._join(h, batch), self._join(c, batch))
 
     def _join(self, state: Tensor, batch: int) -> Tensor:

@@ -186,23 +186,29 @@ class SubwordTokenizer:
         equal encode(" ".join(words)) for words without inner whitespace. Raises DataError for
         a word that is empty after normalisation (it could not get a subword).
         """
-        if not words:
-            return [], []
-        normalized = [normalize(w) for w in words]
-        for i, word in enumerate(normalized):
-            if not word:
-                raise DataError(
-                    f"encode_words: word {i} ({words[i]!r}) is empty after normalisation; "
-                    "every word needs at least one visible character"
-                )
         ids: list[int] = []
         word_index: list[int] = []
         # word by word: a word takes microseconds, while SentencePiece's batch call starts a
         # thread pool that cost about a millisecond a sentence (tagging got 2x faster)
-        for i, word_ids in enumerate(self._sp.encode(word) for word in normalized):
+        for i, word in enumerate(words):
+            try:
+                word_ids = self.encode_word(word)
+            except DataError as err:
+                raise DataError(f"encode_words: word {i}: {err}") from None
             ids.extend(word_ids)
             word_index.extend([i] * len(word_ids))
         return ids, word_index
+
+    def encode_word(self, word: str) -> list[int]:
+        """Subword ids of one pre-split word, encoded as if preceded by a space (see
+        `encode_words`); DataError if the word is empty after normalisation."""
+        normalized = normalize(word)
+        if not normalized:
+            raise DataError(
+                f"{word!r} is empty after normalisation; every word needs at least one "
+                "visible character"
+            )
+        return self._sp.encode(normalized)
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text of a sequence of ids (list, tensor or array); pad/bos/eos are skipped.

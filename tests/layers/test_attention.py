@@ -83,6 +83,7 @@ def test_encoder_is_padding_invariant_and_returns_final_states():
     torch.manual_seed(0)
     encoder = BiLSTMEncoder(5, 4, num_layers=2).eval()
     x = torch.randn(1, 3, 5)
+    # no padding: the unpacked path of the LSTM; the batch below with padding: the packed one
     alone, (h_alone, c_alone) = encoder(x, torch.tensor([3]))
     padded = torch.cat([x, torch.full((1, 4, 5), 7.0)], dim=1)
     other = torch.randn(1, 7, 5)

@@ -10,25 +10,27 @@ The first word of every sentence carries a flag, so the model still knows where 
 start (sentence-initial capitals say little). Context never crosses a document boundary, and
 sentences given without a document are read alone.
 
-Inference reads a document in one pass (:func:`document_chunks`): its sentences are packed
-into chunks of about ``chunk_words`` words, and each chunk is read once with ``c`` words of
-context on each side, so the BiLSTM reads the text about once instead of once per sentence
-with its context. With ``chunk_words = 0`` every sentence is its own chunk: each sentence
-read between ``c`` words of its neighbours, the per-sentence way.
+Inference reads a document in one pass (:func:`document_chunks`): its words are cut into
+chunks of ``chunk_words`` words, and each chunk is read once with ``c`` words of context on
+each side, so the BiLSTM reads the text about (1 + 2c / chunk_words) times instead of once
+per sentence with its context. With ``chunk_words = 0`` every sentence is its own chunk:
+each sentence read between ``c`` words of its neighbours, the per-sentence way. Either way
+every word is read with at least ``c`` words on each side where its document has them.
 
 Training uses windows of consecutive sentences of one document (:class:`DocumentWindowBatches`):
 each word is read once an epoch, as with single sentences, and the CRF scores every word of
 the window, so document context costs little extra training time. The window boundaries move
 every epoch, so every sentence is seen with context on both sides.
 
-The operations here work on encoded
-:class:`~seqlstm.tasks.tagging.examples.TaggingExample`\\ s: cut out a span of words, join
-examples into one. Nothing here knows the model: the batches are made by the ``collate_fn``
-given to :class:`DocumentWindowBatches` (the tagger's ``collate``).
+Nothing here knows the model: chunks are word positions, training windows are
+:class:`~seqlstm.tasks.tagging.examples.TaggingExample`\\ s joined by :func:`join_examples`,
+and the batches are made by the ``collate_fn`` given to :class:`DocumentWindowBatches` (the
+tagger's ``collate``).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -39,28 +41,6 @@ from torch.nn import functional as F
 
 from seqlstm.data.batching import rank_share, resolve_replicas
 from seqlstm.tasks.tagging.examples import TaggingExample
-
-
-def slice_words(example: TaggingExample, start: int, end: int) -> TaggingExample:
-    """Words ``start:end`` of an example, with their subwords, characters and tags.
-
-    Its target is all of its words; a word keeps its sentence-start flag.
-    """
-    start, end = max(0, start), min(example.length, end)
-    end = max(start, end)
-    inside = (example.word_index >= start) & (example.word_index < end)
-    return replace(
-        example,
-        length=end - start,
-        subword_ids=example.subword_ids[inside],
-        word_index=example.word_index[inside] - start,
-        char_ids=None if example.char_ids is None else example.char_ids[start:end],
-        word_ids=None if example.word_ids is None else example.word_ids[start:end],
-        tag_ids=None if example.tag_ids is None else example.tag_ids[start:end],
-        sentence_start=example.sentence_start[start:end],
-        target_start=0,
-        target_length=end - start,
-    )
 
 
 def join_examples(
@@ -102,72 +82,53 @@ def join_examples(
     )
 
 
-@dataclass
+@dataclass(frozen=True)
 class DocumentChunk:
-    """A span of a document read in one pass: ``example`` holds the chunk's sentences (its
-    target) between their context; ``sentences`` gives, for each of those sentences, its
-    index in the caller's list, its first word in the target and its number of words."""
+    """A span of a document that the BiLSTM reads in one pass, as word positions in the text
+    of all sentences of a call one after another: it reads words ``start`` to ``stop`` and
+    scores words ``target_start`` to ``target_stop``; the words around those are context."""
 
-    example: TaggingExample
-    sentences: list[tuple[int, int, int]]
+    start: int
+    stop: int
+    target_start: int
+    target_stop: int
 
 
 def document_chunks(
-    examples: Sequence[TaggingExample],
-    indices: Sequence[int],
-    context_words: int,
-    chunk_words: int,
-    char_pad_id: int,
+    lengths: Sequence[int], sizes: Sequence[int], context_words: int, chunk_words: int
 ) -> list[DocumentChunk]:
-    """The chunks in which the BiLSTM reads one document (see the module docstring).
+    """The chunks in which the BiLSTM reads a call's documents (see the module docstring).
 
-    ``examples`` are the encoded sentences of the document in order, ``indices`` the
-    caller's numbers for them. Consecutive sentences are packed into chunks of at most
-    ``chunk_words`` words (:func:`pack_windows`; a longer sentence is a chunk of its own,
-    ``chunk_words = 0`` one sentence a chunk), and each chunk is read between up to
-    ``context_words`` words of the document on each side. A document that fits in one chunk
-    is read whole, without context slices.
+    ``lengths`` are the words of every sentence, documents one after another; ``sizes`` the
+    sentences of each document. Each document's words are cut into targets of
+    ``chunk_words`` words (the last one shorter; ``chunk_words = 0``: one sentence each), and
+    each target is read between up to ``context_words`` words of its document on each side,
+    so every word is scored once, with at least that much context on both sides where its
+    document has it, and no chunk reaches into another document. With ``chunk_words > 0`` a
+    chunk at either end of a document reads more context on its inner side, so that every
+    chunk of a long document has the same length, which the BiLSTM reads fastest.
+    Chunks come in text order; a document without words has none.
     """
-    lengths = [e.length for e in examples]
-    chunks = []
-    for core in pack_windows(lengths, max(chunk_words, 1), max(chunk_words, 1)):
-        left = _words_before(examples, core.start, context_words)
-        right = _words_after(examples, core.stop, context_words)
-        body = join_examples([examples[i] for i in core], char_pad_id)
-        offsets = np.cumsum([0] + [lengths[i] for i in core]).tolist()
-        placed = [(indices[i], offsets[n], lengths[i]) for n, i in enumerate(core)]
-        chunks.append(
-            DocumentChunk(
-                join_examples([*left, body, *right], char_pad_id, target=len(left)), placed
-            )
-        )
+    if sum(sizes) != len(lengths):
+        raise ValueError(f"the documents hold {sum(sizes)} sentences, lengths gives {len(lengths)}")
+    starts = np.cumsum([0, *lengths]).tolist()  # the first word of each sentence
+    chunks, first = [], 0
+    for size in sizes:
+        begin, end = starts[first], starts[first + size]  # the document's words
+        if chunk_words > 0:
+            cuts = [*range(begin, end, chunk_words), end]
+        else:
+            cuts = sorted(set(starts[first : first + size + 1]))
+        for target_start, target_stop in itertools.pairwise(cuts):
+            start = max(begin, target_start - context_words)
+            stop = min(end, target_stop + context_words)
+            if chunk_words > 0:  # the first and last chunks read more context instead
+                span = chunk_words + 2 * context_words
+                stop = min(end, max(stop, start + span))
+                start = max(begin, min(start, stop - span))
+            chunks.append(DocumentChunk(start, stop, target_start, target_stop))
+        first += size
     return chunks
-
-
-def _words_before(examples: Sequence[TaggingExample], end: int, count: int) -> list[TaggingExample]:
-    """Up to ``count`` words that end where sentence ``end`` starts, as slices of sentences."""
-    parts: list[TaggingExample] = []
-    j = end - 1
-    while count > 0 and j >= 0:
-        part = slice_words(examples[j], examples[j].length - count, examples[j].length)
-        parts.insert(0, part)
-        count -= part.length
-        j -= 1
-    return parts
-
-
-def _words_after(
-    examples: Sequence[TaggingExample], start: int, count: int
-) -> list[TaggingExample]:
-    """Up to ``count`` words from sentence ``start`` on, as slices of sentences."""
-    parts: list[TaggingExample] = []
-    j = start
-    while count > 0 and j < len(examples):
-        part = slice_words(examples[j], 0, count)
-        parts.append(part)
-        count -= part.length
-        j += 1
-    return parts
 
 
 def pack_windows(

@@ -53,8 +53,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pad_sequence
 
 from seqlstm.data import BucketedBatches, lengths_to_mask, pad_sequences
 from seqlstm.data.word_vectors import load_word_vectors
@@ -64,8 +66,12 @@ from seqlstm.layers.embedding import SharedEmbedding
 from seqlstm.layers.encoders import BiLSTMEncoder
 from seqlstm.metrics import EntityScores, entity_f1
 from seqlstm.pretrained import PretrainedModel
-from seqlstm.tasks.base import Row, StepOutput, evaluating, move_to_device
-from seqlstm.tasks.tagging.context import DocumentWindowBatches, document_chunks
+from seqlstm.tasks.base import Row, StepOutput, evaluating
+from seqlstm.tasks.tagging.context import (
+    DocumentChunk,
+    DocumentWindowBatches,
+    document_chunks,
+)
 from seqlstm.tasks.tagging.examples import TaggingBatch, TaggingExample
 from seqlstm.text.tag_schemes import SCHEMES, convert_tags, tag_chunks
 from seqlstm.text.tokenizer import SubwordTokenizer
@@ -82,6 +88,12 @@ Document = Sequence[Sentence]
 # The CRF schemes in which "this entity is in the sentence" is a constraint on single
 # positions, which the entity confidence needs (see _entity_probabilities).
 CRF_SCHEMES = ("IOB2", "IOBES")
+
+# Inference embeds the distinct words of a call in pieces of at most FEATURE_CELLS words x
+# characters (so one very long word does not inflate the character CNN's memory), and holds
+# the features of GROUP_WORDS words of text at a time (53 MB at the cpu preset's sizes).
+GROUP_WORDS = 65536
+FEATURE_CELLS = 1 << 17
 
 
 @dataclass
@@ -113,12 +125,12 @@ class TaggerConfig:
     # of a sentence (seqlstm.tasks.tagging.context); 0: none. Sentences given without a
     # document are read alone
     context_words: int = 0
-    # inference reads a document in chunks of about this many words, each between
-    # context_words of context (one pass over the text); 0: one sentence per chunk, each
-    # sentence read with its own context. Every word sees at least context_words on each side
-    # within its document either way; 200 was about 4x faster than 0 with the same F1 on
-    # CoNLL-2003, while 400 lost 0.15 test F1 (docs/RESULTS.md)
-    chunk_words: int = 200
+    # inference reads a document in chunks of this many words, each between context_words
+    # of context (one pass over the text); 0: one sentence per chunk, each sentence read
+    # with its own context. Every word sees at least context_words on each side within its
+    # document either way, and F1 does not depend on the choice (docs/RESULTS.md); 800
+    # reads the text 1.15 times at 60 words of context
+    chunk_words: int = 800
 
     def subword_words(self, words: Sequence[str]) -> Sequence[str]:
         """The words as the subword tokenizer reads them (lowercased with lowercase_subwords):
@@ -359,23 +371,29 @@ class BiLSTMCRFTagger(PretrainedModel):
     ) -> list[TaggingExample]:
         """Encode sentences (lists of words) and their tags (config.scheme; None: untagged),
         checked as :meth:`encode` says; ``what`` names a sentence in errors ("row 3: ...")."""
+        # a call repeats most of its words ("the", punctuation, names), so each distinct
+        # word is encoded once: a third of the time of tagging a document
+        codes: dict[str, tuple[list[int], list[int], int]] = {}
+        char_pad = self.char_pad_id
         examples = []
         for number, words in enumerate(sentences):
-            try:
-                subword_ids, word_index = self.tokenizer.encode_words(
-                    self.config.subword_words(words)
-                )
-            except DataError as err:
-                raise DataError(f"{what} {number}: {err}") from None
-            char_ids = word_ids = tag_ids = None
+            subword_ids: list[int] = []
+            word_index: list[int] = []
+            char_rows, word_ids = [], []
+            for position, word in enumerate(words):
+                code = codes.get(word)
+                if code is None:
+                    code = codes[word] = self._word_code(word, f"{what} {number}: word {position}")
+                subword_ids += code[0]
+                word_index += [position] * len(code[0])
+                char_rows.append(code[1])
+                word_ids.append(code[2])
+            char_ids = tag_ids = None
             if self.chars is not None:
-                char_rows = [self.chars.encode(word) for word in words]
                 width = max(map(len, char_rows), default=0)
-                pad = self.chars.pad_id
-                char_ids = torch.tensor([row + [pad] * (width - len(row)) for row in char_rows])
+                padded = [row + [char_pad] * (width - len(row)) for row in char_rows]
+                char_ids = torch.tensor(padded, dtype=torch.long)
                 char_ids = char_ids.view(len(words), width)  # also for an empty sentence
-            if self.words is not None:
-                word_ids = torch.tensor(self.words.encode(_word_key(w) for w in words))
             if tags is not None and tags[number] is not None:
                 tag_ids = torch.tensor(self._tag_ids(tags[number], number), dtype=torch.long)
             sentence_start = torch.zeros(len(words), dtype=torch.bool)
@@ -386,7 +404,7 @@ class BiLSTMCRFTagger(PretrainedModel):
                     torch.tensor(subword_ids, dtype=torch.long),
                     torch.tensor(word_index, dtype=torch.long),
                     char_ids,
-                    word_ids,
+                    None if self.words is None else torch.tensor(word_ids, dtype=torch.long),
                     tag_ids,
                     sentence_start,
                     target_start=0,
@@ -394,6 +412,17 @@ class BiLSTMCRFTagger(PretrainedModel):
                 )
             )
         return examples
+
+    def _word_code(self, word: str, where: str) -> tuple[list[int], list[int], int]:
+        """(subword ids, character ids, word-table id or -1) of one word; ``where`` names it
+        in the DataError for a word that is empty after normalisation."""
+        try:
+            subword_ids = self.tokenizer.encode_word(self.config.subword_words([word])[0])
+        except DataError as err:
+            raise DataError(f"{where}: {err}") from None
+        char_ids = [] if self.chars is None else self.chars.encode(word)
+        word_id = -1 if self.words is None else self.words.index(_word_key(word))
+        return subword_ids, char_ids, word_id
 
     def _tag_ids(self, tags: Sequence[str], row: int) -> list[int]:
         """CRF-scheme label ids of a tag sequence in config.scheme.
@@ -486,13 +515,7 @@ class BiLSTMCRFTagger(PretrainedModel):
         features = self.embedding.words(
             subword_ids, batch.word_index, width, batch.char_ids, word_ids
         )
-        if self.config.context_words:
-            starts = batch.sentence_start.unsqueeze(-1).to(features.dtype)
-            features = torch.cat([features, starts], dim=-1)
-        # an empty sentence among others runs one step over zero features; the mask drops it
-        outputs, _ = self.encoder(features, lengths.clamp(min=1))
-        # the CRF's sums of many scores want float32 also under mixed precision
-        scores = self.emission(outputs).float()
+        scores = self._emission_scores(features, batch.sentence_start, lengths)
         if target_width == width and not batch.target_start.any():
             return scores, mask
         positions = batch.target_start.unsqueeze(1) + torch.arange(
@@ -500,6 +523,16 @@ class BiLSTMCRFTagger(PretrainedModel):
         )
         positions = positions.clamp(max=width - 1).unsqueeze(-1).expand(-1, -1, scores.shape[-1])
         return scores.gather(1, positions), target_mask
+
+    def _emission_scores(self, features: Tensor, sentence_start: Tensor, lengths: Tensor) -> Tensor:
+        """Word features [B, W, D] of texts of ``lengths`` words, their sentence-start flags
+        BoolTensor[B, W] -> emission scores FloatTensor[B, W, K] (float32)."""
+        if self.config.context_words:
+            features = torch.cat([features, sentence_start.unsqueeze(-1).to(features.dtype)], -1)
+        # an empty sentence among others runs one step over zero features; the mask drops it
+        outputs, _ = self.encoder(features, lengths.clamp(min=1))
+        # the CRF's sums of many scores want float32 also under mixed precision
+        return self.emission(outputs).float()
 
     # ----------------------------------------------------------------------------- prediction
 
@@ -678,47 +711,108 @@ class BiLSTMCRFTagger(PretrainedModel):
         ``sizes``: the sentences form consecutive documents of these numbers of sentences,
         each read in one pass with ``config.context_words`` of context
         (seqlstm.tasks.tagging.context.document_chunks); None, or a model without context:
-        every sentence is read alone. The BiLSTM reads the chunks in batches of similar
-        length; the emissions are then cut per sentence, so the CRF decodes each sentence.
+        every sentence is read alone. A word's features do not depend on its neighbours, so
+        each distinct word of the call is embedded once (:meth:`_word_table`), also for the
+        words chunks read as context; the BiLSTM then reads the chunks in batches of similar
+        length, and the emissions are cut per sentence, so the CRF decodes each sentence.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        examples = self._encode_words(words)
-        if sizes is None or not self.config.context_words:
-            sizes = [1] * len(words)
-        chunks = []
-        first = 0
-        for size in sizes:
-            indices = range(first, first + size)
-            chunks += document_chunks(
-                [examples[i] for i in indices],
-                indices,
-                self.config.context_words,
-                self.config.chunk_words,
-                self.char_pad_id,
-            )
-            first += size
         device = self.emission.weight.device
-        sentence_emissions: list[Tensor] = [torch.empty(0)] * len(words)
-        by_length = sorted(chunks, key=lambda chunk: chunk.example.length)
-        for start in range(0, len(by_length), batch_size):
-            part = by_length[start : start + batch_size]
-            batch = self.collate([chunk.example for chunk in part])
-            emissions, _ = self.emissions(move_to_device(batch, device))
-            for row, chunk in enumerate(part):
-                for i, offset, length in chunk.sentences:
-                    sentence_emissions[i] = emissions[row, offset : offset + length]
-        order = sorted(range(len(words)), key=lambda i: len(words[i]))
-        num_labels = len(self.labels)
-        for start in range(0, len(order), batch_size):
-            indices = order[start : start + batch_size]
-            lengths = torch.tensor([len(words[i]) for i in indices], device=device)
-            width = int(lengths.max()) if indices else 0
+        lengths = [len(sentence) for sentence in words]
+        starts = np.cumsum([0, *lengths]).tolist()  # the first word of each sentence
+        table, word_numbers = self._word_table(words, device)
+        flags = torch.zeros(starts[-1] + 1, dtype=torch.bool, device=device)
+        flags[starts[:-1]] = True  # the sentence starts (and one past the end, never read)
+        context, chunk_words = self.config.context_words, self.config.chunk_words
+        if sizes is None or not context:  # every sentence alone, and whole
+            sizes, chunk_words = [1] * len(words), 0
+        chunks = document_chunks(lengths, sizes, context, chunk_words)
+        # the emission scores of every word of the call, each from the chunk that targets it
+        word_emissions = torch.zeros(starts[-1], len(self.labels), device=device)
+        for group in _chunk_groups(chunks, GROUP_WORDS):
+            offset = group[0].start
+            # the features of the group's span of text, one row of the table per word
+            features = table[word_numbers[offset : group[-1].stop].to(device)]
+            by_length = sorted(group, key=lambda chunk: chunk.stop - chunk.start)
+            for begin in range(0, len(by_length), batch_size):
+                part = by_length[begin : begin + batch_size]
+                scores = self._emission_scores(
+                    pad_sequence(
+                        [features[c.start - offset : c.stop - offset] for c in part],
+                        batch_first=True,
+                    ),
+                    pad_sequence([flags[c.start : c.stop] for c in part], batch_first=True),
+                    torch.tensor([c.stop - c.start for c in part], device=device),
+                )
+                for row, c in enumerate(part):
+                    word_emissions[c.target_start : c.target_stop] = scores[
+                        row, c.target_start - c.start : c.target_stop - c.start
+                    ]
+        order = sorted(range(len(words)), key=lambda i: lengths[i])
+        for begin in range(0, len(order), batch_size):
+            indices = order[begin : begin + batch_size]
             # padding emissions are zero, as the CRF expects
-            emissions = torch.zeros(len(indices), width, num_labels, device=device)
-            for row, i in enumerate(indices):
-                emissions[row, : len(words[i])] = sentence_emissions[i]
-            yield indices, emissions, lengths_to_mask(lengths, width)
+            emissions = pad_sequence(
+                [word_emissions[starts[i] : starts[i + 1]] for i in indices], batch_first=True
+            )
+            sentence_lengths = torch.tensor([lengths[i] for i in indices], device=device)
+            yield indices, emissions, lengths_to_mask(sentence_lengths, emissions.shape[1])
+
+    def _word_table(
+        self, sentences: Sequence[Sequence[str]], device: torch.device
+    ) -> tuple[Tensor, Tensor]:
+        """The features of each distinct word of the sentences, FloatTensor[V, D] as
+        :meth:`emissions` computes them in eval mode, and the row of every word of the
+        sentences, one after another, LongTensor[N].
+
+        Words are embedded in pieces of similar length, each at most FEATURE_CELLS words x
+        characters of its longest word, which bounds the character CNN's memory.
+        """
+        rows: dict[str, int] = {}
+        codes: list[tuple[list[int], list[int], int]] = []
+        numbers: list[int] = []
+        for number, sentence in enumerate(sentences):
+            for position, word in enumerate(sentence):
+                row = rows.get(word)
+                if row is None:
+                    row = rows[word] = len(codes)
+                    codes.append(self._word_code(word, f"sentence {number}: word {position}"))
+                numbers.append(row)
+        table = torch.zeros(len(codes), self.embedding.word_output_dim, device=device)
+        piece: list[int] = []  # words by length, so a piece pads its characters little
+        for i in sorted(range(len(codes)), key=lambda i: len(codes[i][1])):
+            if piece and (len(piece) + 1) * max(len(codes[i][1]), 1) > FEATURE_CELLS:
+                table[piece] = self._embed_words([codes[j] for j in piece], device)
+                piece = []
+            piece.append(i)
+        if piece:
+            table[piece] = self._embed_words([codes[j] for j in piece], device)
+        return table, torch.tensor(numbers, dtype=torch.long)
+
+    def _embed_words(
+        self, codes: Sequence[tuple[list[int], list[int], int]], device: torch.device
+    ) -> Tensor:
+        """Features FloatTensor[W, D] of words given by their :meth:`_word_code`, each read
+        alone (SharedEmbedding.words of them as one text: its features are per word)."""
+        subword_ids = [piece for code in codes for piece in code[0]]
+        word_index = [n for n, code in enumerate(codes) for _ in code[0]]
+        char_ids = word_ids = None
+        if self.chars is not None:
+            width = max(max(len(code[1]) for code in codes), 1)
+            pad = self.char_pad_id
+            char_ids = torch.tensor(
+                [[code[1] + [pad] * (width - len(code[1])) for code in codes]], device=device
+            )
+        if self.words is not None:
+            word_ids = torch.tensor([[code[2] for code in codes]], device=device)
+        return self.embedding.words(
+            torch.tensor([subword_ids], device=device),
+            torch.tensor([word_index], device=device),
+            len(codes),
+            char_ids,
+            word_ids,
+        )[0]
 
     def _output_tags(self, path: Sequence[int]) -> list[str]:
         """CRF label ids -> tags in config.scheme."""
@@ -825,6 +919,19 @@ def _document_sizes(ids: Sequence[Any]) -> list[int] | None:
         sizes.append(1)
         previous = document
     return sizes
+
+
+def _chunk_groups(chunks: Sequence[DocumentChunk], words: int) -> Iterator[list[DocumentChunk]]:
+    """Consecutive chunks whose span of text (first start to last stop) has at most ``words``
+    words (a longer chunk alone): the features of one group are held at a time."""
+    group: list[DocumentChunk] = []
+    for chunk in chunks:
+        if group and chunk.stop - group[0].start > words:
+            yield group
+            group = []
+        group.append(chunk)
+    if group:
+        yield group
 
 
 def _regroup(items: list[Any], sizes: Sequence[int]) -> list[list[Any]]:

@@ -19,7 +19,6 @@ from seqlstm.tasks.tagging.context import (
     document_chunks,
     join_examples,
     pack_windows,
-    slice_words,
 )
 from seqlstm.tasks.tagging.examples import TaggingExample
 from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, TaggerConfig, UnknownLabelError
@@ -504,7 +503,7 @@ def test_check_rows_finds_labels_training_never_saw(trained):
 def test_encode_errors_name_the_row(trained):
     with pytest.raises(DataError, match="row 1: 'tokens' must be a list of str words"):
         trained.encode([TRAIN[0], {"tokens": "Peter Blackburn"}])
-    with pytest.raises(DataError, match="row 1: encode_words: word 1 .* empty after normalisation"):
+    with pytest.raises(DataError, match="row 1: word 1: .* is empty after normalisation"):
         trained.encode([TRAIN[0], {"tokens": ["Peter", " "]}])
     with pytest.raises(DataError, match="expected an iterable of rows .* got a dict"):
         trained.encode({"tokens": ["Peter"], "tags": ["B-PER"]})
@@ -544,42 +543,37 @@ def test_joined_sentences_equal_the_encoding_of_their_words(tokenizer):
     assert torch.equal(joined.sentence_start, starts)
 
 
-def test_slices_join_back_into_the_example(tokenizer):
-    model = build(tokenizer)
-    example = model.encode(TRAIN[:1])[0]
-    for cut in range(example.length + 1):
-        left, right = slice_words(example, 0, cut), slice_words(example, cut, example.length)
-        assert left.length == cut and right.length == example.length - cut
-        assert_same_example(join_examples([left, right], model.chars.pad_id), example)
-    assert slice_words(example, 5, 2).length == 0  # an empty span, not an error
+def spans(chunks):
+    return [(c.start, c.target_start, c.target_stop, c.stop) for c in chunks]
 
 
-def per_sentence_windows(model, examples, context_words):
-    """Each example between its neighbours' words: document chunks of one sentence each."""
-    chunks = document_chunks(examples, range(len(examples)), context_words, 0, model.char_pad_id)
-    assert [chunk.sentences for chunk in chunks] == [
-        [(i, 0, e.length)] for i, e in enumerate(examples)
+def test_each_sentence_is_read_between_its_neighbours_words():
+    lengths = [3, 6, 2, 5]  # sentences at words 0, 3, 9, 11 and 16
+    chunks = document_chunks(lengths, [4], 4, 0)  # one sentence a chunk, 4 words each side
+    assert spans(chunks) == [(0, 0, 3, 7), (0, 3, 9, 13), (5, 9, 11, 15), (7, 11, 16, 16)]
+
+
+def test_chunks_never_reach_into_another_document():
+    lengths = [3, 6, 2, 5, 0, 4]  # documents of words 0-9, 9-11 and 11-20
+    per_sentence = document_chunks(lengths, [2, 1, 3], 4, 0)
+    expected = [(0, 0, 3, 7), (0, 3, 9, 9), (9, 9, 11, 11), (11, 11, 16, 20), (12, 16, 20, 20)]
+    assert spans(per_sentence) == expected  # the empty sentence has no chunk
+    # targets of 4 words, each read with 4 words each side, and 12 words wherever the
+    # document has them (the first and last chunks read more on their inner side)
+    assert spans(document_chunks(lengths, [2, 1, 3], 4, 4)) == [
+        (0, 0, 4, 9),
+        (0, 4, 8, 9),
+        (0, 8, 9, 9),
+        (9, 9, 11, 11),
+        (11, 11, 15, 20),
+        (11, 15, 19, 20),
+        (11, 19, 20, 20),
     ]
-    return [chunk.example for chunk in chunks]
-
-
-def test_each_sentence_is_read_between_its_neighbours_words(tokenizer):
-    model = build(tokenizer)
-    sentences = SENTENCES[:4]
-    examples = per_sentence_windows(model, model.encode(rows(sentences)), 4)
-    for i, example in enumerate(examples):
-        before = sum(sentences[:i], [])[-4:] if i else []
-        after = sum(sentences[i + 1 :], [])[:4]
-        window = model.encode(rows([before + sentences[i] + after]))[0]
-        assert torch.equal(example.subword_ids, window.subword_ids)
-        assert torch.equal(example.char_ids, window.char_ids)
-        assert (example.target_start, example.target_length) == (len(before), len(sentences[i]))
-        # the first word of every sentence is flagged; a sentence cut short on the left is not
-        flagged = example.sentence_start.nonzero().flatten().tolist()
-        assert len(before) in flagged and len(before) + len(sentences[i]) in flagged + [
-            example.length
-        ]
-        assert 0 not in flagged or len(before) == 0 or len(sentences[i - 1]) >= 4
+    one = document_chunks(lengths, [2, 1, 3], 4, 20)  # a chunk per document
+    assert spans(one) == [(0, 0, 9, 9), (9, 9, 11, 11), (11, 11, 20, 20)]
+    assert document_chunks([0, 0], [2], 4, 8) == []
+    with pytest.raises(ValueError, match="the documents hold 5 sentences"):
+        document_chunks(lengths, [2, 3], 4, 8)
 
 
 @pytest.mark.parametrize(
@@ -727,29 +721,58 @@ def test_one_pass_equals_per_sentence_windows_when_the_context_covers_the_docume
 
 
 def test_long_documents_are_read_in_chunks_with_full_context_on_both_sides(tokenizer):
+    lengths = [len(sentence) for sentence in SENTENCES[:6]]
+    total = sum(lengths)
+    chunks = document_chunks(lengths, [6], 4, 8)
+    # every word is scored by exactly one chunk, in order, and read with 4 words each side
+    assert [w for c in chunks for w in range(c.target_start, c.target_stop)] == list(range(total))
+    assert total > 16
+    for c in chunks:
+        assert c.start <= max(0, c.target_start - 4) and c.stop >= min(total, c.target_stop + 4)
+        assert c.target_stop - c.target_start == min(8, total - c.target_start)
+        assert c.stop - c.start == 16  # 8 + 2 x 4, also at the ends of the document
+    # the tags do not depend on where the chunks are cut when every word sees its context
     model = build(tokenizer, context_words=4)
-    examples = model.encode(rows(SENTENCES[:6]))
-    lengths = [e.length for e in examples]
-    chunks = document_chunks(examples, range(6), 4, 8, model.char_pad_id)
-    placed = [i for chunk in chunks for i, _, _ in chunk.sentences]
-    assert placed == list(range(6))  # every sentence in exactly one chunk, in order
-    words = sum(SENTENCES[:6], [])
-    starts = [sum(lengths[:i]) for i in range(7)]
-    for chunk in chunks:
-        first, last = chunk.sentences[0][0], chunk.sentences[-1][0]
-        before = words[max(0, starts[first] - 4) : starts[first]]
-        after = words[starts[last + 1] : starts[last + 1] + 4]
-        window = model.encode(rows([before + words[starts[first] : starts[last + 1]] + after]))
-        assert torch.equal(chunk.example.subword_ids, window[0].subword_ids)
-        assert chunk.example.target_start == len(before)
-        assert [(o, n) for _, o, n in chunk.sentences] == [
-            (starts[i] - starts[first], lengths[i]) for i in range(first, last + 1)
-        ]
-    # the tags do not depend on where the chunks are cut when every sentence sees its context
     model.config.chunk_words = 8
     cut = model.predict_documents([SENTENCES[:6]])
     model.config.chunk_words = 0
     assert cut == model.predict_documents([SENTENCES[:6]])
+
+
+@pytest.mark.parametrize("chunk_words", [0, 8, 200])
+def test_inference_scores_equal_those_of_the_chunks_read_as_training_reads_them(
+    tokenizer, chunk_words
+):
+    """Inference embeds each word once and cuts its chunks out of the features; training
+    embeds each window as one example. Both give a word the same emission scores."""
+    model = build(tokenizer, context_words=4)
+    model.config.chunk_words = chunk_words
+    document = SENTENCES[:7]
+    lengths = [len(sentence) for sentence in document]
+    starts = [sum(lengths[:i]) for i in range(len(document) + 1)]
+    words = [word for sentence in document for word in sentence]
+    expected = torch.full((len(words), len(model.labels)), math.nan)
+    for c in document_chunks(lengths, [len(document)], 4, chunk_words):
+        text = model.encode(rows([words[c.start : c.stop]]))[0]
+        # every sentence that starts in the chunk is flagged, also one read as context
+        flags = torch.tensor([p in starts for p in range(c.start, c.stop)])
+        text = dataclasses.replace(text, sentence_start=flags)
+        with torch.no_grad():
+            scores, _ = model.emissions(model.collate([text]))
+        expected[c.target_start : c.target_stop] = scores[
+            0, c.target_start - c.start : c.target_stop - c.start
+        ]
+    assert not expected.isnan().any()
+    with torch.no_grad():
+        for indices, emissions, mask in model._scored_batches(document, [7], batch_size=3):
+            for row, i in enumerate(indices):
+                assert mask[row].sum() == lengths[i]
+                torch.testing.assert_close(
+                    emissions[row, : lengths[i]],
+                    expected[starts[i] : starts[i + 1]],
+                    atol=1e-5,
+                    rtol=0,
+                )
 
 
 def test_evaluate_reads_rows_with_a_document_column_as_documents(tokenizer):
@@ -781,9 +804,9 @@ def test_window_batches_never_span_two_documents(tokenizer):
 
 def test_target_scores_are_the_windows_scores_at_its_words(tokenizer):
     model = build(tokenizer, context_words=4)
-    encoded = model.encode(rows(SENTENCES[:3]))
-    target = per_sentence_windows(model, encoded, 4)[1]
-    whole = dataclasses.replace(target, target_start=0, target_length=target.length)
+    before, after = SENTENCES[0][-4:], SENTENCES[2][:4]
+    whole = model.encode(rows([before + SENTENCES[1] + after]))[0]
+    target = dataclasses.replace(whole, target_start=len(before), target_length=len(SENTENCES[1]))
     with torch.no_grad():
         scores, mask = model.emissions(model.collate([target, whole]))
     start, n = target.target_start, target.target_length
@@ -795,6 +818,12 @@ def test_context_predictions_do_not_depend_on_the_batch(tokenizer):
     model = build(tokenizer, context_words=4)
     assert model.predict(SENTENCES, batch_size=1) == model.predict(SENTENCES, batch_size=64)
     assert model.predict([[], SENTENCES[0], []]) == [[], model.predict([SENTENCES[0]])[0], []]
+    model.config.chunk_words = 10
+    one = model.predict_documents([SENTENCES[:9], SENTENCES[9:]], batch_size=1)
+    assert one == model.predict_documents([SENTENCES[:9], SENTENCES[9:]], batch_size=64)
+    model.config.chunk_words = 10
+    one = model.predict_documents([SENTENCES[:9], SENTENCES[9:]], batch_size=1)
+    assert one == model.predict_documents([SENTENCES[:9], SENTENCES[9:]], batch_size=64)
 
 
 def test_a_context_tagger_overfits_and_survives_save_and_load(tokenizer, tmp_path):
