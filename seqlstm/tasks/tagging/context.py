@@ -10,12 +10,8 @@ The first word of every sentence carries a flag, so the model still knows where 
 start (sentence-initial capitals say little). Context never crosses a document boundary, and
 sentences given without a document are read alone.
 
-Inference reads a document in one pass (:func:`document_chunks`): its words are cut into
-chunks of ``chunk_words`` words, and each chunk is read once with ``c`` words of context on
-each side, so the BiLSTM reads the text about (1 + 2c / chunk_words) times instead of once
-per sentence with its context. With ``chunk_words = 0`` every sentence is its own chunk:
-each sentence read between ``c`` words of its neighbours, the per-sentence way. Either way
-every word is read with at least ``c`` words on each side where its document has them.
+Inference reads a document in one pass, in chunks of ``chunk_words`` words each read with
+``c`` words of context on each side (seqlstm.tasks.tagging.document_chunks).
 
 Training uses windows of consecutive sentences of one document (:class:`DocumentWindowBatches`):
 each word is read once an epoch, as with single sentences, and the CRF scores every word of
@@ -30,9 +26,8 @@ tagger's ``collate``).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -80,55 +75,6 @@ def join_examples(
         target_start=target_start,
         target_length=target_length,
     )
-
-
-@dataclass(frozen=True)
-class DocumentChunk:
-    """A span of a document that the BiLSTM reads in one pass, as word positions in the text
-    of all sentences of a call one after another: it reads words ``start`` to ``stop`` and
-    scores words ``target_start`` to ``target_stop``; the words around those are context."""
-
-    start: int
-    stop: int
-    target_start: int
-    target_stop: int
-
-
-def document_chunks(
-    lengths: Sequence[int], sizes: Sequence[int], context_words: int, chunk_words: int
-) -> list[DocumentChunk]:
-    """The chunks in which the BiLSTM reads a call's documents (see the module docstring).
-
-    ``lengths`` are the words of every sentence, documents one after another; ``sizes`` the
-    sentences of each document. Each document's words are cut into targets of
-    ``chunk_words`` words (the last one shorter; ``chunk_words = 0``: one sentence each), and
-    each target is read between up to ``context_words`` words of its document on each side,
-    so every word is scored once, with at least that much context on both sides where its
-    document has it, and no chunk reaches into another document. With ``chunk_words > 0`` a
-    chunk at either end of a document reads more context on its inner side, so that every
-    chunk of a long document has the same length, which the BiLSTM reads fastest.
-    Chunks come in text order; a document without words has none.
-    """
-    if sum(sizes) != len(lengths):
-        raise ValueError(f"the documents hold {sum(sizes)} sentences, lengths gives {len(lengths)}")
-    starts = np.cumsum([0, *lengths]).tolist()  # the first word of each sentence
-    chunks, first = [], 0
-    for size in sizes:
-        begin, end = starts[first], starts[first + size]  # the document's words
-        if chunk_words > 0:
-            cuts = [*range(begin, end, chunk_words), end]
-        else:
-            cuts = sorted(set(starts[first : first + size + 1]))
-        for target_start, target_stop in itertools.pairwise(cuts):
-            start = max(begin, target_start - context_words)
-            stop = min(end, target_stop + context_words)
-            if chunk_words > 0:  # the first and last chunks read more context instead
-                span = chunk_words + 2 * context_words
-                stop = min(end, max(stop, start + span))
-                start = max(begin, min(start, stop - span))
-            chunks.append(DocumentChunk(start, stop, target_start, target_stop))
-        first += size
-    return chunks
 
 
 def pack_windows(

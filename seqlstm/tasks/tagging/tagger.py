@@ -32,7 +32,7 @@ take documents (each a list of sentences) and, with ``config.context_words > 0``
 sentence with at least that many words of its neighbours in the same document, never
 across documents; ``evaluate`` and ``entity_scores`` read rows with a ``document`` column
 (consecutive rows with the same value) as documents. A document is read in one pass
-(chunks of ``config.chunk_words`` words plus context, seqlstm.tasks.tagging.context), and
+(chunks of ``config.chunk_words`` words plus context, seqlstm.tasks.tagging.document_chunks), and
 emissions and CRF cover each sentence alone. A sentence read alone still gets the
 sentence-start flag a context-trained model expects.
 
@@ -67,11 +67,8 @@ from seqlstm.layers.encoders import BiLSTMEncoder
 from seqlstm.metrics import EntityScores, entity_f1
 from seqlstm.pretrained import PretrainedModel
 from seqlstm.tasks.base import Row, StepOutput, evaluating
-from seqlstm.tasks.tagging.context import (
-    DocumentChunk,
-    DocumentWindowBatches,
-    document_chunks,
-)
+from seqlstm.tasks.tagging.context import DocumentWindowBatches
+from seqlstm.tasks.tagging.document_chunks import DocumentChunk, document_chunks
 from seqlstm.tasks.tagging.examples import TaggingBatch, TaggingExample
 from seqlstm.text.tag_schemes import SCHEMES, convert_tags, tag_chunks
 from seqlstm.text.tokenizer import SubwordTokenizer
@@ -710,7 +707,7 @@ class BiLSTMCRFTagger(PretrainedModel):
 
         ``sizes``: the sentences form consecutive documents of these numbers of sentences,
         each read in one pass with ``config.context_words`` of context
-        (seqlstm.tasks.tagging.context.document_chunks); None, or a model without context:
+        (seqlstm.tasks.tagging.document_chunks); None, or a model without context:
         every sentence is read alone. A word's features do not depend on its neighbours, so
         each distinct word of the call is embedded once (:meth:`_word_table`), also for the
         words chunks read as context; the BiLSTM then reads the chunks in batches of similar

@@ -16,10 +16,10 @@ from seqlstm.errors import CheckpointError, DataError
 from seqlstm.metrics import entity_f1
 from seqlstm.tasks.tagging.context import (
     DocumentWindowBatches,
-    document_chunks,
     join_examples,
     pack_windows,
 )
+from seqlstm.tasks.tagging.document_chunks import document_chunks
 from seqlstm.tasks.tagging.examples import TaggingExample
 from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, TaggerConfig, UnknownLabelError
 from seqlstm.text.tag_schemes import convert_tags, is_valid_sequence, tag_chunks
