@@ -368,7 +368,7 @@ def test_forward_returns_the_summed_loss_over_words(tokenizer):
             "3.5% of 1,000 on 1996-08-22 at 10:30",
             ["3.5", "%", "of", "1,000", "on", "1996-08-22"] + ["at", "10:30"],
         ),
-        ("Wait... (Zürich)\u3000東京!", ["Wait", "...", "(", "Zürich", ")", "東京", "!"]),
+        ("Wait... (Zürich)\u3000東京!", ["Wait", "...", "(", "Zürich", ")", "東", "京", "!"]),
         ("German-born 'quoted'", ["German-born", "'", "quoted", "'"]),
         (" \t\n", []),
     ],
