@@ -18,6 +18,7 @@ records the rule. The best validation F1 is kept. Results: docs/RESULTS.md.
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -26,7 +27,7 @@ from seqlstm.data.documents import DocumentSource, mark_split_documents
 from seqlstm.data.loading import SPLITS
 from seqlstm.data.word_vectors import word_vectors_dimension
 from seqlstm.experiment.recipe_args import config_from
-from seqlstm.experiment.run import RecipeRun, RunSettings, evaluate_on, split_rows
+from seqlstm.experiment.run import RecipeRun, RunSettings, evaluate_on, run_recipe, split_rows
 from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, TaggerConfig
 from seqlstm.text.tokenizer import SubwordTokenizer
 
@@ -116,4 +117,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_recipe(main))

@@ -13,17 +13,18 @@ scikit-learn's 8x8 digits, a stratified 20% held out for test (fixed by ``split_
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Literal
 
-import datasets
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from seqlstm.data import BucketedBatches
+from seqlstm.data.loading import fetch_hub
 from seqlstm.errors import DataError
 from seqlstm.experiment.recipe_args import config_from
-from seqlstm.experiment.run import RecipeRun, RunSettings
+from seqlstm.experiment.run import RecipeRun, RunSettings, run_recipe
 from seqlstm.tasks.classic.classifier import ClassifierConfig, LSTMClassifier
 from seqlstm.tasks.classic.image_rows import image_label_arrays, image_rows, shifting_collate
 
@@ -78,7 +79,7 @@ def load_rows(dataset: str, cfg: DigitsConfig) -> dict[str, list[dict]]:
         images = digits.images.astype(np.float32) / 16.0
         train_x, test_x, train_y, test_y = stratified(images, digits.target, cfg.test_fraction)
     else:
-        hub = datasets.load_dataset(dataset)
+        hub = fetch_hub(dataset)
         train_x, train_y = image_label_arrays(hub, "train", dataset)
         test_x, test_y = image_label_arrays(hub, "test", dataset)
     train_x, valid_x, train_y, valid_y = stratified(train_x, train_y, cfg.valid_fraction)
@@ -114,4 +115,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_recipe(main))

@@ -13,6 +13,7 @@ naive + drift); OUT/forecast.png plots the test tail. Results and data: docs/RES
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import torch
 from seqlstm.data import BucketedBatches
 from seqlstm.errors import DataError
 from seqlstm.experiment.recipe_args import config_from
-from seqlstm.experiment.run import RecipeRun, RunSettings
+from seqlstm.experiment.run import RecipeRun, RunSettings, run_recipe
 from seqlstm.tasks.classic.forecaster import ForecasterConfig, LSTMForecaster
 from seqlstm.tasks.classic.naive_forecasts import naive_forecast_errors, naive_forecasts
 from seqlstm.tasks.classic.series_windows import split_rows_in_time
@@ -117,4 +118,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_recipe(main))

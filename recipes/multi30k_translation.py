@@ -15,13 +15,14 @@ their `signatures`). Measured results and how the cpu preset was chosen: docs/RE
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Literal
 
 from seqlstm.data import BucketedBatches, load
 from seqlstm.data.loading import SPLITS
 from seqlstm.experiment.recipe_args import config_from
-from seqlstm.experiment.run import RecipeRun, RunSettings, evaluate_on, split_rows
+from seqlstm.experiment.run import RecipeRun, RunSettings, evaluate_on, run_recipe, split_rows
 from seqlstm.layers.attention import AttentionType
 from seqlstm.metrics import translation_scores
 from seqlstm.tasks.translation.translator import Seq2SeqLSTM, TranslatorConfig
@@ -113,4 +114,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_recipe(main))

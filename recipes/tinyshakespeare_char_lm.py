@@ -17,13 +17,14 @@ piece before each non-empty line: an honest code length. Measured results: docs/
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from seqlstm.data import load
 from seqlstm.data.streams import StreamBatches, text_lines
 from seqlstm.experiment.recipe_args import config_from
-from seqlstm.experiment.run import RecipeRun, RunSettings, evaluate_on
+from seqlstm.experiment.run import RecipeRun, RunSettings, evaluate_on, run_recipe
 from seqlstm.tasks.language_modeling.language_model import LanguageModelConfig, LSTMLanguageModel
 from seqlstm.text.tokenizer import SubwordTokenizer
 
@@ -116,4 +117,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_recipe(main))

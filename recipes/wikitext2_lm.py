@@ -26,6 +26,7 @@ Metrics, on validation and test (see `LSTMLanguageModel.evaluate`):
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,7 +34,7 @@ from seqlstm.data import load
 from seqlstm.data.loading import SPLITS
 from seqlstm.data.streams import StreamBatches
 from seqlstm.experiment.recipe_args import config_from
-from seqlstm.experiment.run import RecipeRun, RunSettings, evaluate_on, split_rows
+from seqlstm.experiment.run import RecipeRun, RunSettings, evaluate_on, run_recipe, split_rows
 from seqlstm.tasks.language_modeling.language_model import LanguageModelConfig, LSTMLanguageModel
 from seqlstm.text.tokenizer import SubwordTokenizer
 
@@ -115,4 +116,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_recipe(main))

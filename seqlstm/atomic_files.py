@@ -10,19 +10,30 @@ target at all.
 Temporary names start with :data:`TMP_PREFIX` (files being written, directories being
 built) or :data:`OLD_PREFIX` (a replaced directory awaiting deletion), so that a crash's
 leftovers can be recognised and removed.
+
+Permissions are those of a plain ``open(path, "w")`` or ``mkdir``: the temporaries are created
+with mode 0o666 (files) or 0o777 (directories) less the process umask, so a model saved under
+umask 022 is readable by other users, as ``tempfile.mkstemp``/``mkdtemp`` (always 0o600/0o700)
+would not allow; and the files a writer puts in a staged directory get at least the
+permissions of a plain ``open`` (safetensors' ``save_file`` makes its files 0o600).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import tempfile
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
+
+_T = TypeVar("_T")
 
 TMP_PREFIX = ".tmp-"
 OLD_PREFIX = ".old-"
+_NAME_ATTEMPTS = 100  # random names tried before giving up, as tempfile does
 
 
 def fsync_path(path: Path) -> None:
@@ -37,7 +48,7 @@ def fsync_path(path: Path) -> None:
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Make the file ``path`` contain exactly ``data``; its parent directory must exist."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}-", dir=path.parent)
+    fd, tmp = _create_unique(path.parent, f"{TMP_PREFIX}{path.name}-", _create_file)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -64,12 +75,12 @@ def staged_directory(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{path.name}-", dir=path.parent))
+    _, staging = _create_unique(path.parent, f"{TMP_PREFIX}{path.name}-", _create_directory)
     try:
         yield staging
-        _fsync_tree(staging)
+        _settle_tree(staging)
         if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f"{OLD_PREFIX}{path.name}-", dir=path.parent))
+            _, old = _create_unique(path.parent, f"{OLD_PREFIX}{path.name}-", _create_directory)
             os.replace(path, old / path.name)
             os.replace(staging, path)
             shutil.rmtree(old)
@@ -81,9 +92,38 @@ def staged_directory(path: str | os.PathLike) -> Iterator[Path]:
     fsync_path(path.parent)
 
 
-def _fsync_tree(root: Path) -> None:
-    """fsync every file and directory under ``root`` (directories after their contents)."""
+def _settle_tree(root: Path) -> None:
+    """Give every file under ``root`` at least the permissions a plain ``open`` gives, then
+    fsync every file and directory (directories after their contents)."""
+    file_mode = stat.S_IMODE(root.stat().st_mode) & 0o666  # root was made 0o777 less the umask
     for directory, _, files in os.walk(root, topdown=False):
         for name in files:
-            fsync_path(Path(directory) / name)
+            path = Path(directory) / name
+            mode = path.lstat().st_mode
+            if stat.S_ISREG(mode) and stat.S_IMODE(mode) & file_mode != file_mode:
+                os.chmod(path, stat.S_IMODE(mode) | file_mode)
+            fsync_path(path)
         fsync_path(Path(directory))
+
+
+def _create_file(path: Path) -> int:
+    """Create ``path`` (it must not exist) for writing; the umask applies, as for ``open``."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+
+
+def _create_directory(path: Path) -> None:
+    """Create the directory ``path`` (it must not exist); the umask applies, as for ``mkdir``."""
+    os.mkdir(path, 0o777)
+
+
+def _create_unique(parent: Path, prefix: str, create: Callable[[Path], _T]) -> tuple[_T, Path]:
+    """``create`` a new entry of ``parent`` named ``prefix`` + a random suffix; returns what
+    ``create`` returned and the path. Unlike ``tempfile``, which creates its files 0o600 and
+    its directories 0o700, the umask decides the permissions."""
+    for _ in range(_NAME_ATTEMPTS):
+        candidate = parent / f"{prefix}{secrets.token_hex(4)}"
+        try:
+            return create(candidate), candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{parent}: no free temporary name starting with {prefix!r}")

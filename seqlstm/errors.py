@@ -7,3 +7,9 @@ class DataError(ValueError):
 
 class CheckpointError(RuntimeError):
     """A checkpoint or model directory is missing, corrupt, or belongs to another model/config."""
+
+
+def one_line(error: BaseException) -> str:
+    """The message of ``error`` as one line (its lines stripped and joined by ``; ``), the form
+    in which the command line and the recipes report bad input."""
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())

@@ -5,6 +5,8 @@ save; on a busy 2-core machine two threads made them about ten times slower. One
 makes the float results independent of the machine's core count.
 """
 
+import os
+
 import pytest
 import torch
 
@@ -15,3 +17,12 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def restore_umask():
+    """Tests that set the process umask (os.umask) get the previous one back afterwards."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield
+    os.umask(previous)

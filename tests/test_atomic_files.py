@@ -59,3 +59,32 @@ def test_staged_directory_keeps_the_old_directory_if_the_writer_raises(tmp_path)
     with pytest.raises(RuntimeError), staged_directory(tmp_path / "never"):
         raise RuntimeError("before anything was written")
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+@pytest.mark.parametrize(
+    ("mask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)]
+)
+def test_written_files_and_directories_get_the_permissions_the_umask_gives(
+    tmp_path, restore_umask, mask, file_mode, dir_mode
+):
+    os.umask(mask)
+    write_text_atomic(tmp_path / "note.txt", "new")
+    write_text_atomic(tmp_path / "note.txt", "replaced")  # a replaced file too
+    with staged_directory(tmp_path / "model") as staging:
+        (staging / "a.txt").write_text("first")
+    with staged_directory(tmp_path / "model") as staging:  # and a replaced directory
+        (staging / "b.txt").write_text("second")
+        # a writer that makes its files 0o600, as safetensors' save_file does
+        os.close(os.open(staging / "weights.bin", os.O_WRONLY | os.O_CREAT, 0o600))
+        (staging / "sub").mkdir()
+        os.close(os.open(staging / "sub" / "c.bin", os.O_WRONLY | os.O_CREAT, 0o600))
+    # what a plain open/mkdir gives under the same umask
+    (tmp_path / "plain.txt").write_text("plain")
+    (tmp_path / "plain").mkdir()
+    assert (tmp_path / "plain.txt").stat().st_mode & 0o777 == file_mode
+    assert (tmp_path / "plain").stat().st_mode & 0o777 == dir_mode
+    assert (tmp_path / "note.txt").stat().st_mode & 0o777 == file_mode
+    assert (tmp_path / "model").stat().st_mode & 0o777 == dir_mode
+    for name in ("b.txt", "weights.bin", "sub/c.bin"):
+        assert (tmp_path / "model" / name).stat().st_mode & 0o777 == file_mode, name
+    assert (tmp_path / "model" / "sub").stat().st_mode & 0o777 == dir_mode

@@ -14,16 +14,28 @@ Whatever the source, the result has the columns of docs/CONTRACTS.md and splits 
 
 Fetching (hub or files) and schema normalisation are separate steps: the ``normalize_*``
 functions take a DatasetDict shaped like the hub's and can be tested without a network.
+
+Offline, a hub id fails fast (``fetch_hub``): with ``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE``
+set, or when the hub does not answer within ``HUB_PROBE_TIMEOUT_S``, only a copy in the local
+Hugging Face cache is read, and without one the DataError says so in one line. (Left to
+itself, ``datasets.load_dataset`` retries an unreachable hub for about 25 s, logging every
+attempt, before it fails.)
 """
 
 import logging
 import re
-from collections.abc import Sequence
+import ssl
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
 from typing import Literal
 
 import datasets
+import huggingface_hub.constants
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
 from seqlstm.data.readers import iter_lines, read_conll, read_parallel, read_text
@@ -53,6 +65,9 @@ _SPLIT_PREFIXES = (
 )
 _NAME_PARTS = re.compile(r"[._-]")
 
+# Seconds the hub may take to answer before a hub id is read from the local cache only.
+HUB_PROBE_TIMEOUT_S = 2.0
+
 
 def load(
     source: str | PathLike,
@@ -73,7 +88,8 @@ def load(
     multi30k's ``val.de``) or a single file (a CoNLL file or a text file, which becomes the
     ``train`` split). A path that does not exist but looks local (absolute, starting with
     ``.`` or ``~``, or with more than one ``/``) is a DataError, never a hub request;
-    anything else is a hub id for ``datasets.load_dataset(source, hub_config)``.
+    anything else is a hub id for ``datasets.load_dataset(source, hub_config)``, which fails
+    fast offline (see ``fetch_hub``).
 
     ``label_column``/``token_column`` pick columns of a CoNLL file by index, or of a hub data
     set by name or by index among its list-valued columns (for ``eriktks/conll2003`` those
@@ -112,7 +128,7 @@ def load(
     elif isinstance(source, PathLike) or _looks_local(str(source)):
         raise DataError(f"{source}: no such file or directory")
     else:
-        raw = _fetch_hub(str(source), hub_config)
+        raw = fetch_hub(str(source), hub_config)
     if task == "tagging":
         dsdict = normalize_tagging_dataset(
             raw, label_column, token_column, scheme, document_column=document_column
@@ -131,14 +147,96 @@ def _looks_local(source: str) -> bool:
     return source.startswith(("/", ".", "~")) or "\\" in source or source.count("/") > 1
 
 
-def _fetch_hub(source: str, config: str | None) -> DatasetDict:
+def fetch_hub(source: str, config: str | None = None) -> DatasetDict:
+    """``datasets.load_dataset(source, config)``, quick and in one line when the hub is offline.
+
+    When ``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` is set, or the hub (``HF_ENDPOINT``)
+    does not answer within ``HUB_PROBE_TIMEOUT_S`` seconds, the data set is read from the local
+    Hugging Face cache only, in the datasets library's offline mode, which never retries.
+    Raises DataError naming ``source``: when it is not in the cache then (the hub is offline or
+    unreachable; local files are the way out), or when the hub cannot give it.
+    """
+    offline_by_setting = _offline_by_setting()
+    endpoint = datasets.config.HF_ENDPOINT
+    reachable = not offline_by_setting and hub_reachable(endpoint)
     try:
-        return datasets.load_dataset(source, config)
-    except (OSError, ValueError) as exc:  # OSError covers connection and not-found errors
+        with _hub_offline_mode(not reachable):
+            return datasets.load_dataset(source, config)
+    except ConnectionError as exc:  # datasets' error for "offline and not in the cache"
+        if offline_by_setting:
+            why = "the Hugging Face hub is off (HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set)"
+        else:
+            why = f"the Hugging Face hub ({endpoint}) is unreachable"
+        raise DataError(
+            f"{source}: {why} and the data set is not in the local cache; pass local files "
+            "instead (a recipe's --data-dir DIR, or a path for seqlstm.data.load)"
+        ) from exc
+    except (OSError, ValueError) as exc:  # not found, gated, bad config ...
         raise DataError(
             f"could not load {source!r} (config {config!r}) from the Hugging Face hub: {exc}; "
-            "offline, pass a local file or directory instead"
+            "pass local files instead (a recipe's --data-dir DIR)"
         ) from exc
+
+
+def hub_reachable(endpoint: str, timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Whether ``endpoint`` (the hub's URL) answers an HTTP HEAD request within ``timeout``
+    seconds, through the proxies of the environment. Any HTTP status is an answer, and so is a
+    TLS failure, which is left for the hub library to report; no connection is no answer."""
+    answered: list[bool] = []
+
+    def probe() -> None:
+        try:
+            request = urllib.request.Request(endpoint, method="HEAD")
+            urllib.request.urlopen(request, timeout=timeout).close()
+        except urllib.error.HTTPError:
+            pass  # an error status is still an answer
+        except urllib.error.URLError as error:
+            if not isinstance(error.reason, ssl.SSLError):
+                return
+        except OSError:  # a timeout or reset after connecting
+            return
+        answered.append(True)
+
+    # A thread, because name resolution (which can hang) ignores the socket timeout.
+    thread = threading.Thread(target=probe, name="seqlstm-hub-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    return bool(answered)
+
+
+# The libraries' copies of the offline settings, read once at import: datasets reads
+# HF_HUB_OFFLINE (HF_DATASETS_OFFLINE before version 2.19), huggingface_hub its HF_HUB_OFFLINE.
+_OFFLINE_SWITCHES = (
+    (datasets.config, "HF_HUB_OFFLINE"),
+    (datasets.config, "HF_DATASETS_OFFLINE"),
+    (huggingface_hub.constants, "HF_HUB_OFFLINE"),
+)
+
+
+def _offline_by_setting() -> bool:
+    """Whether HF_HUB_OFFLINE or HF_DATASETS_OFFLINE put the datasets library offline."""
+    return any(
+        getattr(datasets.config, name, False) for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
+
+
+@contextmanager
+def _hub_offline_mode(offline: bool) -> Iterator[None]:
+    """Inside the block, with ``offline``, the datasets and huggingface_hub libraries work as
+    under ``HF_HUB_OFFLINE=1``: cache only, no request, no retry. Both read the variable when
+    imported, so their copies of it are set here (process-wide), and restored after."""
+    if not offline:
+        yield
+        return
+    switches = [(module, name) for module, name in _OFFLINE_SWITCHES if hasattr(module, name)]
+    saved = [getattr(module, name) for module, name in switches]
+    for module, name in switches:
+        setattr(module, name, True)
+    try:
+        yield
+    finally:
+        for (module, name), value in zip(switches, saved, strict=True):
+            setattr(module, name, value)
 
 
 # ---- local files -> a DatasetDict shaped like the normalised one ----

@@ -19,6 +19,10 @@ A recipe keeps only what is its own (its data, model, batches and metrics); ``ma
   generator with ``--seed`` and sets torch's CPU threads (``RunSettings.threads``).
 - ``fit`` trains with ``trainer_config`` and saves the model to OUT/model; ``finish`` writes
   OUT/results.json and OUT/results.md. Under ``torchrun`` only rank 0 writes any file.
+
+A recipe run as a script ends with ``sys.exit(run_recipe(main))``: bad input (DataError,
+CheckpointError) then ends it with one line on stderr and exit status 2, as in the ``seqlstm``
+command line, instead of a traceback.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqlstm.errors import DataError
+from seqlstm.errors import CheckpointError, DataError, one_line
 from seqlstm.experiment.recipe_args import RecipeArgs, config_from, parse_recipe_args
 from seqlstm.tasks.base import Row, TaskModel
 from seqlstm.training import (
@@ -214,6 +218,20 @@ class RecipeRun(Generic[C]):
             self.data_sha256,
             extra,
         )
+
+
+def run_recipe(
+    main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None
+) -> int:
+    """Run a recipe's ``main(argv)`` as a script and return its exit status: 0, or 2 after
+    printing ``SCRIPT: error: MESSAGE`` (one line, like argparse's) when it raises DataError
+    or CheckpointError. Other exceptions are bugs and keep their traceback."""
+    try:
+        main(argv)
+    except (DataError, CheckpointError) as error:
+        print(f"{Path(sys.argv[0]).name}: error: {one_line(error)}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def evaluate_on(rows: Sequence[Row], **options: Any) -> Callable[[TaskModel], dict[str, float]]:

@@ -45,7 +45,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -142,7 +142,7 @@ class TrainerConfig:
     device: str = "auto"  # auto: cuda, then mps, then cpu
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16/fp16 on CUDA
     seed: int = 0
-    log_every_steps: int = 50
+    log_every_steps: int = 50  # the training loss; also at each evaluation and at the end
     progress_bar: bool = True
     resume: bool = False  # continue from the latest checkpoint in output_dir, if any
 
@@ -230,6 +230,22 @@ class PlateauSchedule:
             setattr(self, key, value)
 
 
+def format_metric(value: float) -> str:
+    """A metric for the log: 2 decimals (F1 72.25, loss 1.50), 3 significant digits below 1
+    (0.0123, not 0.01), and whole numbers (counts, a first F1 of 0) without decimals."""
+    if math.isfinite(value) and value == int(value):
+        return str(int(value))
+    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
+
+
+def format_metrics(metrics: Mapping[str, float], first: str) -> str:
+    """One short line of metrics: ``first`` (the metric that selects checkpoints), then
+    ``|`` and the others in their order, e.g. ``f1 72.25 | precision 72.98 recall 71.54``."""
+    line = f"{first} {format_metric(metrics[first])}"
+    rest = " ".join(f"{k} {format_metric(v)}" for k, v in metrics.items() if k != first)
+    return f"{line} | {rest}" if rest else line
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``auto``: bf16 on CUDA when supported, else fp16 (with a GradScaler); fp32 elsewhere."""
     if precision != "auto":
@@ -310,6 +326,8 @@ class Trainer:
         self._window_tokens = 0.0
         self._window_start = time.monotonic()
         self._progress: tqdm | None = None
+        self._postfix: dict[str, str] = {}  # what the progress bar shows after the bar
+        self._last_train_log_step = 0
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -374,6 +392,7 @@ class Trainer:
             self.checkpoints.remove_stale_temporaries()
             self._truncate_metrics(self.step)
         self._start_time = self._window_start = time.monotonic()
+        self._last_train_log_step = self.step  # a resumed run's window starts here
         self._stop_reason = self._limit_reached()
         if self.schedule.exhausted:  # resuming a run that stopped early
             self._stop_reason = self._stop_reason or "early_stopping"
@@ -564,12 +583,14 @@ class Trainer:
         step = self.step
         if self._progress is not None:
             self._progress.update(1)
-        if step % c.log_every_steps == 0:
-            self._log_train(epoch)
         every = c.eval_every_steps
         evaluate = self.evaluate_fn is not None and (
             step % every == 0 if every is not None else epoch_end
         )
+        # Each evaluation also logs the training loss since the last line, so that a run
+        # shorter than log_every_steps (a smoke preset) still logs its progress.
+        if step % c.log_every_steps == 0 or evaluate:
+            self._log_train(epoch)
         improved = evaluate and self._evaluate(epoch, scheduled=True)
         every = c.checkpoint_every_steps
         if c.save_checkpoints and (
@@ -580,6 +601,9 @@ class Trainer:
 
     def _finish(self) -> None:
         self._sync()
+        # the steps since the last line, if any; the last step ended an epoch when the data
+        # position is at the start of one
+        self._log_train(self.epoch - 1 if self.batch_in_epoch == 0 else self.epoch)
         if self.evaluate_fn is not None and self._last_eval_step != self.step:
             improved = self._evaluate(self.epoch, scheduled=False)
         else:
@@ -619,7 +643,11 @@ class Trainer:
         self._write_metrics(
             {"event": "valid", "step": self.step, "epoch": epoch, **metrics, "best": improved}
         )
-        self._log("step %d valid %s%s", self.step, metrics, " (best)" if improved else "")
+        # metrics.jsonl keeps full precision; the log and the progress bar get a short form
+        main = self.config.metric
+        self._set_progress({f"valid {main}": format_metric(value)})
+        line = format_metrics(metrics, main)
+        self._log("step %d valid %s%s", self.step, line, " (best)" if improved else "")
         return improved
 
     def _run_evaluate_fn(self) -> dict[str, float]:
@@ -641,6 +669,10 @@ class Trainer:
         return {str(k): float(v) for k, v in raw.items()}
 
     def _log_train(self, epoch: int) -> None:
+        """Log the training loss and speed of the steps since the last line, if any."""
+        if self.step == self._last_train_log_step:
+            return
+        self._last_train_log_step = self.step
         now = time.monotonic()
         loss = self._window_loss / max(self._window_tokens, 1.0)
         tokens_per_s = self._window_tokens / max(now - self._window_start, 1e-9)
@@ -656,11 +688,18 @@ class Trainer:
                 "elapsed_s": self._elapsed(),
             }
         )
-        if self._progress is not None:
-            self._progress.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tokens_per_s:.0f}")
+        self._set_progress({"loss": f"{loss:.4f}", "tok/s": f"{tokens_per_s:.0f}"})
         self._log("step %d train_loss %.4f lr %.3g tok/s %.0f", self.step, loss, lr, tokens_per_s)
         self._window_loss = self._window_tokens = 0.0
         self._window_start = now
+
+    def _set_progress(self, values: Mapping[str, str]) -> None:
+        """Show ``name value`` for each of ``values`` after the progress bar, beside the
+        latest values of the others (the training loss next to the validation metric)."""
+        if self._progress is None:
+            return
+        self._postfix.update(values)
+        self._progress.set_postfix_str(", ".join(f"{k} {v}" for k, v in self._postfix.items()))
 
     def _log(self, message: str, *args: Any, level: int = logging.INFO) -> None:
         if self.is_main:  # one log for the job, not one per rank

@@ -1,8 +1,14 @@
 """load(): hub-shaped data sets (built here, offline) and local files give the same schema."""
 
+import http.server
 import logging
+import socket
+import threading
+import time
 from pathlib import Path
 
+import datasets
+import huggingface_hub.constants
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 from locations import SHARED_DATA
@@ -10,6 +16,7 @@ from locations import SHARED_DATA
 from seqlstm.data import load, loading
 from seqlstm.data.loading import (
     TAGGING_FEATURES,
+    hub_reachable,
     normalize_tagging_dataset,
     normalize_text_dataset,
     normalize_translation_dataset,
@@ -76,6 +83,12 @@ def write_conll_directory(directory: Path) -> Path:
 
 def rows(dsdict: DatasetDict) -> dict[str, list[dict]]:
     return {split: dataset.to_list() for split, dataset in dsdict.items()}
+
+
+@pytest.fixture(autouse=True)
+def hub_answers(monkeypatch):
+    """The tests that fake datasets.load_dataset do not probe the real hub: it answers."""
+    monkeypatch.setattr(loading, "hub_reachable", lambda endpoint: True)
 
 
 @pytest.fixture
@@ -233,12 +246,90 @@ def test_load_from_hub_id_normalises(monkeypatch):
 
 
 def test_hub_failure_becomes_data_error(monkeypatch):
-    def offline(source, config):
-        raise ConnectionError("offline")
+    def missing(source, config):
+        raise FileNotFoundError(f"Dataset '{source}' doesn't exist on the Hub")
 
-    monkeypatch.setattr(loading.datasets, "load_dataset", offline)
-    with pytest.raises(DataError, match=r"could not load 'karpathy/tiny_shakespeare'.*offline"):
-        load("karpathy/tiny_shakespeare", "text")
+    monkeypatch.setattr(loading.datasets, "load_dataset", missing)
+    with pytest.raises(
+        DataError, match=r"could not load 'karpathy/tiny_shakes'.*doesn't exist.*--data-dir"
+    ):
+        load("karpathy/tiny_shakes", "text")
+
+
+def offline_flags() -> tuple[bool, bool]:
+    """The offline settings of the datasets and huggingface_hub libraries, as they stand."""
+    return datasets.config.HF_HUB_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE
+
+
+def test_an_unreachable_hub_fails_at_once_in_one_line_naming_the_id(monkeypatch):
+    # the real datasets.load_dataset: left to itself it retries for ~25 s; an id that no
+    # cache holds
+    monkeypatch.setattr(loading, "hub_reachable", lambda endpoint: False)
+    before = offline_flags()
+    started = time.monotonic()
+    with pytest.raises(DataError) as raised:
+        load("seqlstm-tests/not-in-any-cache", "tagging")
+    assert time.monotonic() - started < 5
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("seqlstm-tests/not-in-any-cache: the Hugging Face hub (https://")
+    assert "is unreachable" in message and "--data-dir DIR" in message
+    assert offline_flags() == before  # offline only for the call
+
+
+def test_the_offline_setting_skips_the_probe_and_fails_at_once(monkeypatch):
+    def probe(endpoint):
+        raise AssertionError("HF_HUB_OFFLINE is set: no request")
+
+    monkeypatch.setattr(loading, "hub_reachable", probe)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)  # what HF_*_OFFLINE=1 sets
+    started = time.monotonic()
+    with pytest.raises(DataError, match=r"^owner/name: the Hugging Face hub is off \(HF_HUB_OFF"):
+        load("owner/name", "text")
+    assert time.monotonic() - started < 5
+
+
+def test_an_unreachable_hub_still_gives_a_cached_copy(monkeypatch):
+    monkeypatch.setattr(loading, "hub_reachable", lambda endpoint: False)
+    before = offline_flags()
+
+    def cache_only(source, config):
+        # datasets and huggingface_hub read only their caches in offline mode
+        assert offline_flags() == (True, True)
+        return conll_hub_like()
+
+    monkeypatch.setattr(loading.datasets, "load_dataset", cache_only)
+    assert list(load("eriktks/conll2003", "tagging")) == ["train", "validation", "test"]
+    assert offline_flags() == before
+
+
+def test_hub_reachable_needs_an_http_answer_in_time(monkeypatch):
+    monkeypatch.setenv("no_proxy", "127.0.0.1")  # a machine's proxy must not stand between
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):  # noqa: N802 (the name http.server calls)
+            self.send_response(404)  # an error status is an answer
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    silent = socket.socket()  # accepts connections (backlog) but never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    closed = socket.socket()  # a port nobody listens on
+    closed.bind(("127.0.0.1", 0))
+    try:
+        assert hub_reachable(f"http://127.0.0.1:{server.server_port}", timeout=2)
+        assert not hub_reachable(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=0.2)
+        assert not hub_reachable(f"http://127.0.0.1:{closed.getsockname()[1]}", timeout=2)
+    finally:
+        server.shutdown()
+        server.server_close()
+        silent.close()
+        closed.close()
 
 
 @pytest.mark.parametrize("source", ["./missing", "/no/such/dir", "~/nope", "data/conll/train"])

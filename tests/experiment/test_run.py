@@ -14,13 +14,14 @@ from recipe_worker import ROWS, ToyConfig
 from torchrun_launch import run_two_processes
 
 from seqlstm.data import load, loading
-from seqlstm.errors import DataError
+from seqlstm.errors import CheckpointError, DataError
 from seqlstm.experiment.recipe_args import config_from, parse_recipe_args
 from seqlstm.experiment.run import (
     RecipeRun,
     RunRecorder,
     data_fingerprint,
     evaluate_on,
+    run_recipe,
     split_rows,
     trainer_config,
 )
@@ -81,6 +82,7 @@ def fake_hub(monkeypatch, data: DatasetDict) -> list[str]:
         return data
 
     monkeypatch.setattr(loading.datasets, "load_dataset", load_dataset)
+    monkeypatch.setattr(loading, "hub_reachable", lambda endpoint: True)  # no real probe
     return requested
 
 
@@ -318,3 +320,33 @@ def test_under_torchrun_rank_0_records_and_each_rank_trains_on_its_own_rows(tmp_
     assert sorted(first["seen"] + second["seen"]) == list(range(16))
     assert len(first["seen"]) == len(second["seen"]) == 8
     assert first["group_left"] and second["group_left"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        DataError("train.txt, line 3: expected 2 columns\n  got 3"),
+        CheckpointError("runs/x/model: config.json is missing"),
+    ],
+)
+def test_run_recipe_turns_bad_input_into_one_line_and_status_2(error, capsys, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["recipes/some_recipe.py", "--preset", "smoke"])
+    seen = []
+
+    def main(argv):
+        seen.append(argv)
+        raise error
+
+    assert run_recipe(main) == 2
+    assert seen == [None]  # main reads sys.argv itself, as argparse does
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "some_recipe.py: error: " + "; ".join(s.strip() for s in str(error).splitlines())
+    ]
+
+
+def test_run_recipe_returns_0_and_keeps_bugs_loud():
+    assert run_recipe(lambda argv: {"metrics": {}}, ["--seed", "1"]) == 0
+    with pytest.raises(ZeroDivisionError):
+        run_recipe(lambda argv: 1 / 0)

@@ -96,10 +96,13 @@ def fake_mnist():
 def test_mnist_code_path_with_a_fake_hub(tmp_path, monkeypatch):
     import datasets
 
+    from seqlstm.data import loading
+
     requested = []
     monkeypatch.setattr(
-        datasets, "load_dataset", lambda name: requested.append(name) or fake_mnist()
+        datasets, "load_dataset", lambda name, config: requested.append(name) or fake_mnist()
     )
+    monkeypatch.setattr(loading, "hub_reachable", lambda endpoint: True)  # no real probe
     results = digits_rows.main(["--preset", "smoke", "--dataset", "mnist", "--out", str(tmp_path)])
     assert requested == ["ylecun/mnist"]
     assert results["dataset"] == "ylecun/mnist"

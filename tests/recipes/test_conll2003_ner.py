@@ -34,6 +34,9 @@ def test_smoke_preset_runs_end_to_end_on_the_real_data(recipe, tmp_path):
 
     assert json.loads((out / "results.json").read_text()) == results
     assert (out / "results.md").is_file() and (out / "train.log").is_file()
+    # two epochs of 45 steps, shorter than log_every_steps: each evaluation logs the loss too
+    log = (out / "train.log").read_text()
+    assert log.count(" train_loss ") == 2 and log.count(" valid f1 ") == 2
     assert results["task"] == "named-entity recognition" and len(results["data_sha256"]) == 64
     for split in ("valid", "test"):
         metrics = results["metrics"][split]

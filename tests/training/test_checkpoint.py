@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import random
 
 import numpy as np
@@ -202,3 +203,12 @@ def test_dangling_pointer_is_an_error(tmp_path):
     (tmp_path / "best").write_text("step-00000009\n")
     with pytest.raises(CheckpointError, match="does not exist"):
         manager.best()
+
+
+def test_checkpoints_are_readable_as_the_umask_allows(tmp_path, restore_umask):
+    os.umask(0o022)  # a shared machine's usual umask: others may read, not write
+    manager = CheckpointManager(tmp_path / "checkpoints", keep_last=2)
+    path = manager.save(1, {"model/w": torch.ones(2)}, {"step": 1}, is_best=True)
+    assert path.stat().st_mode & 0o777 == 0o755
+    for file in (path / TENSORS_FILE, path / STATE_FILE, manager.directory / "latest"):
+        assert file.stat().st_mode & 0o777 == 0o644, file.name

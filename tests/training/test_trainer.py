@@ -1,6 +1,7 @@
 """Trainer behaviour: exact resume, loss normalisation, schedules, checkpoints, divergence."""
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from seqlstm.training import (
     seed_everything,
 )
 from seqlstm.training.checkpoint import read_checkpoint
+from seqlstm.training.trainer import format_metric
 
 
 class TinyLM(nn.Module):
@@ -479,3 +481,68 @@ def test_a_forward_without_a_step_output_is_named(tmp_path):
     trainer = Trainer(Logits(), scalar_config(tmp_path), ListBatches([torch.tensor(1.0)]))
     with pytest.raises(TypeError, match=r"Logits\(batch\) must return a StepOutput .* got Tensor"):
         trainer.fit()
+
+
+# --- what a run reports ---------------------------------------------------------------------
+
+F1_METRICS = {"precision": 72.97854077253218, "f1": 72.25291068241692, "loss": 0.1234567}
+
+
+def test_an_evaluation_logs_one_short_line_and_metrics_jsonl_keeps_full_precision(tmp_path, caplog):
+    config = scalar_config(tmp_path, metric="f1", metric_mode="max", eval_every_steps=3)
+    batches = ListBatches([torch.tensor(2.0, dtype=torch.float64)])
+    trainer = Trainer(Scalar(), config, batches, evaluate_fn=lambda m: F1_METRICS)
+    with caplog.at_level(logging.INFO, logger="seqlstm.training.trainer"):
+        trainer.fit()
+    valid = [r.getMessage() for r in caplog.records if " valid " in r.getMessage()]
+    # the checkpoint metric first, then the rest in their order; no 16-digit floats
+    assert valid == [
+        "step 3 valid f1 72.25 | precision 72.98 loss 0.123 (best)",
+        "step 6 valid f1 72.25 | precision 72.98 loss 0.123",
+    ]
+    rows = read_metrics(tmp_path, "valid")
+    assert [row["f1"] for row in rows] == [72.25291068241692] * 2
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (72.25291068241692, "72.25"),
+        (1.49923, "1.50"),
+        (-7.4419, "-7.44"),
+        (0.012345, "0.0123"),
+        (360.0, "360"),
+        (0.0, "0"),
+        (math.nan, "nan"),
+    ],
+)
+def test_format_metric_keeps_two_decimals_and_small_values_readable(value, text):
+    assert format_metric(value) == text
+
+
+def test_the_progress_bar_shows_the_latest_validation_metric(tmp_path, capsys):
+    config = scalar_config(
+        tmp_path, metric="f1", metric_mode="max", eval_every_steps=3, progress_bar=True
+    )
+    batches = ListBatches([torch.tensor(2.0, dtype=torch.float64)])
+    Trainer(Scalar(), config, batches, evaluate_fn=lambda m: F1_METRICS).fit()
+    final = capsys.readouterr().err.split("\r")[-1]  # the bar as it was last drawn
+    assert "6/6" in final and "valid f1 72.25" in final and "loss " in final
+
+
+def test_a_run_shorter_than_log_every_steps_still_logs_its_progress(tmp_path, caplog):
+    # two epochs of three steps, log_every_steps 50: a smoke preset's budget
+    config = scalar_config(tmp_path, log_every_steps=50, max_steps=None, max_epochs=2)
+    batches = ListBatches([torch.tensor(2.0, dtype=torch.float64)] * 3)
+    with caplog.at_level(logging.INFO, logger="seqlstm.training.trainer"):
+        Trainer(Scalar(), config, batches, evaluate_fn=lambda m: {"loss": 1.0}).fit()
+        # without evaluations, the end of training logs the steps since the last line
+        Trainer(Scalar(), scalar_config(tmp_path / "plain", log_every_steps=50), batches).fit()
+    train = [
+        r.getMessage().split(" train_loss")[0]
+        for r in caplog.records
+        if "train_loss" in r.getMessage()
+    ]
+    assert train == ["step 3", "step 6", "step 6"]
+    assert [row["epoch"] for row in read_metrics(tmp_path, "train")] == [0, 1]
+    assert [row["epoch"] for row in read_metrics(tmp_path / "plain", "train")] == [1]
