@@ -127,14 +127,25 @@ def _trained_model() -> tuple[Seq2SeqLSTM, dict]:
     return model, {
         "model": (
             f"recipes/multi30k_translation.py, {config['encoder_hidden_size']}/"
-            f"{config['decoder_hidden_size']} hidden, trained for at most "
-            f"{config['max_epochs']} epochs and {config['max_time_minutes']} minutes"
+            f"{config['decoder_hidden_size']} hidden, trained for {_budget(config)}"
         ),
-        "model_dir": str(RUN_DIR / "model"),
+        "model_dir": str((RUN_DIR / "model").relative_to(ROOT)),
         "model_parameters": sum(p.numel() for p in model.parameters()),
         "model_valid_bleu": recorded["metrics"]["valid"]["bleu"],
         "model_test_bleu": recorded["metrics"]["test"]["bleu"],
     }
+
+
+def _budget(config: dict) -> str:
+    """The training budget of a recipe config: steps, epochs and/or minutes, as set."""
+    parts = [
+        f"{config[key]} {unit}"
+        for key, unit in (("max_steps", "steps"), ("max_epochs", "epochs"))
+        if config.get(key) is not None
+    ]
+    if config.get("max_time_minutes") is not None:
+        parts.append(f"at most {config['max_time_minutes']} minutes")
+    return " and ".join(parts) or "no budget recorded"
 
 
 def _tiny_random_model(texts: list[str]) -> tuple[Seq2SeqLSTM, dict]:

@@ -15,11 +15,16 @@ Saving writes everything into a temporary sibling directory and renames it into 
 a crash never leaves a half-written model where a complete one was. Loading checks the files,
 the class name and the config, rebuilds the model and copies the weights in strictly; any
 problem is a CheckpointError that names the file and what does not match.
+
+int8: `from_pretrained(directory, quantize="int8")` quantizes the loaded float model
+(seqlstm.quantization: dynamic int8 LSTM and Linear layers, CPU only). A model directory
+always holds the float weights; a quantized model is not saved (see `save_pretrained`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import types
@@ -35,6 +40,7 @@ from torch import nn
 
 from seqlstm.atomic_files import staged_directory
 from seqlstm.errors import CheckpointError
+from seqlstm.quantization import check_quantization, is_quantized, quantize_int8
 from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.text.vocabulary import Vocabulary
 
@@ -87,12 +93,37 @@ class PretrainedModel(nn.Module):
         for name in self.vocabulary_names:
             setattr(self, name, vocabularies.get(name))
 
+    @property
+    def device(self) -> torch.device:
+        """The device of the model's tensors.
+
+        Read from the first parameter or buffer, not from a given layer's weight: quantized
+        layers (seqlstm.quantization) have none, and a model whose every weight is quantized
+        - int8 runs on the CPU only - is on the CPU.
+        """
+        for tensor in itertools.chain(self.parameters(), self.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
         """Write the model directory (replacing an older model there); returns its path.
 
         Refuses (CheckpointError) to replace a non-empty directory that is not a model
         directory, so a wrong path never deletes other files.
+
+        Refuses (ValueError) to save a quantized model: save the float model and quantize at
+        load, `from_pretrained(directory, quantize="int8")`. Quantizing takes well under a
+        second for these models, and keeping it out of the directory keeps the format what
+        it is - float tensors in safetensors plus JSON, loadable without pickle and by any
+        torch >= 2.2 - rather than tying it to the packed weights of torch.ao.quantization
+        (opaque objects, not tensors, in its state_dict; an API torch is moving to torchao).
         """
+        if is_quantized(self):
+            raise ValueError(
+                f"this {type(self).__name__} is quantized, and a model directory holds float "
+                "weights only: save the float model and quantize at load, with "
+                "from_pretrained(directory, quantize='int8')"
+            )
         directory = Path(directory)
         if (
             directory.exists()
@@ -126,9 +157,20 @@ class PretrainedModel(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls: type[M], directory: str | os.PathLike, map_location: str | torch.device = "cpu"
+        cls: type[M],
+        directory: str | os.PathLike,
+        map_location: str | torch.device = "cpu",
+        quantize: str | None = None,
     ) -> M:
-        """Rebuild a model saved by `save_pretrained`, on `map_location`, in eval mode."""
+        """Rebuild a model saved by `save_pretrained`, on `map_location`, in eval mode.
+
+        quantize="int8": with its LSTM and Linear layers dynamically quantized to int8
+        (seqlstm.quantization), for faster inference on the CPU; the model is then for
+        inference only and cannot be saved. A ValueError names what was expected for any
+        other value than None and "int8", for a map_location other than the CPU, and where
+        torch has no quantized engine.
+        """
+        check_quantization(quantize, map_location)
         directory = Path(directory)
         if not directory.is_dir():
             raise CheckpointError(f"{directory}: no such model directory")
@@ -162,7 +204,10 @@ class PretrainedModel(nn.Module):
         }
         model = cls(config, tokenizer, **vocabularies).to(map_location)
         _load_weights(model, directory / WEIGHTS_FILE, map_location)
-        return model.eval()
+        model.eval()
+        if quantize == "int8":
+            quantize_int8(model)
+        return model
 
 
 def _read_header(path: Path) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import torch
 
 from seqlstm.data.streams import encode_stream, text_lines
 from seqlstm.layers.lstm import LSTM
+from seqlstm.quantization import is_quantized
 from seqlstm.tasks.base import evaluating
 
 if TYPE_CHECKING:
@@ -67,12 +68,17 @@ def gate_activations(model: LSTMLanguageModel, text: str, layer: int = 0) -> Gat
     """
     if not 0 <= layer < len(model.layers):
         raise ValueError(f"layer must be in [0, {len(model.layers)}), got {layer}")
+    if is_quantized(model):
+        raise ValueError(
+            "gate_activations runs the float weights of the model's LSTM, which an int8 model "
+            "has packed away: load the model without quantize"
+        )
     tok = model.tokenizer
     ids = encode_stream(tok, text_lines(text)).unsqueeze(0)
     if ids.numel() == 0:
         raise ValueError("gate_activations needs a non-empty text")
     with evaluating(model):
-        device = model.decoder.weight.device
+        device = model.device
         x = model.embedding(ids.to(device))  # [1, T, E]
         for below in model.layers[:layer]:
             x, _ = below(x)

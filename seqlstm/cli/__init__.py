@@ -14,11 +14,25 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 
-from seqlstm.cli import generate_commands, tag_commands, tokenizer_commands, translate_commands
-from seqlstm.cli.command import Command, Evaluation
+from seqlstm.cli import (
+    export_commands,
+    generate_commands,
+    serve_commands,
+    tag_commands,
+    tokenizer_commands,
+    translate_commands,
+)
+from seqlstm.cli.command import Command, Evaluation, add_int8_argument
 from seqlstm.errors import CheckpointError, DataError
 
-_TASK_MODULES = (tokenizer_commands, tag_commands, generate_commands, translate_commands)
+_TASK_MODULES = (
+    tokenizer_commands,
+    tag_commands,
+    generate_commands,
+    translate_commands,
+    export_commands,
+    serve_commands,
+)
 
 EVALUATIONS: list[Evaluation] = [
     evaluation for module in _TASK_MODULES for evaluation in getattr(module, "EVALUATIONS", [])
@@ -33,6 +47,7 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, metavar="FILE", help="evaluation data")
     parser.add_argument("--batch-size", type=int, default=64, help="(default: 64)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_int8_argument(parser)
     for evaluation in EVALUATIONS:
         evaluation.add_arguments(parser.add_argument_group(f"--task {evaluation.task}"))
 

@@ -17,33 +17,17 @@ names such characters in a warning on stderr.
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from seqlstm.cli.command import Command, Evaluation, load_model
+from seqlstm.cli.command import Command, Evaluation, add_int8_argument, at_least, load_model
 
 if TYPE_CHECKING:
     from seqlstm.text.tokenizer import SubwordTokenizer
 
 
-def _at_least(minimum: float, kind: type) -> Callable[[str], float]:
-    """An argparse type: a number of `kind` (int or float) that is >= minimum."""
-
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {text}")
-        return value
-
-    return parse
-
-
 def _probability(text: str) -> float:
-    value = _at_least(0.0, float)(text)
+    value = at_least(0.0, float)(text)
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
     return value
@@ -53,16 +37,16 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, metavar="DIR", help="model directory")
     parser.add_argument("--prompt", default="", help="text to continue (default: start afresh)")
     parser.add_argument(
-        "--max-new-tokens", type=_at_least(0, int), default=200, metavar="N", help="(default: 200)"
+        "--max-new-tokens", type=at_least(0, int), default=200, metavar="N", help="(default: 200)"
     )
     parser.add_argument(
         "--temperature",
-        type=_at_least(0.0, float),
+        type=at_least(0.0, float),
         default=1.0,
         help="0 is greedy decoding (default: 1.0)",
     )
     parser.add_argument(
-        "--top-k", type=_at_least(1, int), metavar="K", help="sample among the K likeliest"
+        "--top-k", type=at_least(1, int), metavar="K", help="sample among the K likeliest"
     )
     parser.add_argument(
         "--top-p", type=_probability, metavar="P", help="nucleus sampling: probability mass P"
@@ -74,12 +58,13 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop at the end of the first line, and read the prompt as one line",
     )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_int8_argument(parser)
 
 
 def _generate(args: argparse.Namespace) -> None:
     from seqlstm.tasks.language_modeling.language_model import LSTMLanguageModel
 
-    model = load_model(LSTMLanguageModel, args.model, args.device)
+    model = load_model(LSTMLanguageModel, args.model, args.device, args.int8)
     unknown = unknown_characters(model.tokenizer, args.prompt)
     if unknown:
         print(
@@ -107,7 +92,7 @@ def unknown_characters(tokenizer: "SubwordTokenizer", text: str) -> list[str]:
 
 def _evaluate_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
-        "--bptt", type=_at_least(1, int), default=70, help="window length in tokens (default: 70)"
+        "--bptt", type=at_least(1, int), default=70, help="window length in tokens (default: 70)"
     )
 
 
@@ -121,7 +106,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     lines = [line for _, line in iter_lines(args.data)]
     if not lines:
         raise DataError(f"{args.data}: the file is empty; there is no text to evaluate")
-    model = load_model(LSTMLanguageModel, args.model, args.device)
+    model = load_model(LSTMLanguageModel, args.model, args.device, args.int8)
     metrics = model.evaluate(lines, batch_size=args.batch_size, bptt=args.bptt)
     print(f"{args.data}: {len(lines)} lines")
     print(f"nll                 {metrics['nll']:.4f}  nats per token ({metrics['tokens']} tokens)")

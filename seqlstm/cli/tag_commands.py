@@ -1,7 +1,7 @@
 """`seqlstm tag` and `seqlstm evaluate --task ner`: use a saved BiLSTMCRFTagger.
 
     seqlstm tag --model DIR [--input FILE] [--format text|conll] [--documents]
-                [--output-format conll|jsonl]
+                [--output-format conll|jsonl] [--int8]
 
 reads sentences from FILE or stdin: with ``--format text`` one raw sentence a line (split into
 words by seqlstm.text.words), with ``--format conll`` one token a line in the first column,
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seqlstm.cli.command import Command, Evaluation, input_lines, load_model
+from seqlstm.cli.command import Command, Evaluation, add_int8_argument, input_lines, load_model
 from seqlstm.errors import DataError
 
 if TYPE_CHECKING:  # the tagger imports torch, which `seqlstm --help` does without
@@ -91,6 +91,7 @@ def _tag_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=_positive, default=64, help="(default: 64)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_int8_argument(parser)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class _Input:
 def _tag(args: argparse.Namespace) -> None:
     from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger
 
-    tagger = load_model(BiLSTMCRFTagger, args.model, args.device)
+    tagger = load_model(BiLSTMCRFTagger, args.model, args.device, args.int8)
     source = str(args.input) if args.input is not None else "<stdin>"
     lines = input_lines(args.input)
     if args.format == "text":
@@ -220,7 +221,7 @@ def _evaluate_ner(args: argparse.Namespace) -> None:
         raise DataError(
             "evaluate --task ner needs --data FILE (CoNLL: token first, gold tag last column)"
         )
-    tagger = load_model(BiLSTMCRFTagger, args.model, args.device)
+    tagger = load_model(BiLSTMCRFTagger, args.model, args.device, args.int8)
     # rows carry "document" when the file has -DOCSTART- lines; --documents decides
     rule = "whole-split" if args.documents == "whole-file" else args.documents
     rows, _ = mark_documents(read_conll(args.data, scheme_to=tagger.config.scheme), rule)

@@ -1,7 +1,7 @@
 """`seqlstm translate` and `seqlstm evaluate --task mt`: use a saved Seq2SeqLSTM.
 
     seqlstm translate --model DIR [--input FILE] [--beam 5] [--batch-size 64] [--n-best N]
-        < src.txt > hyp.txt
+        [--int8] < src.txt > hyp.txt
 
 reads one source sentence a line from FILE or stdin and writes one translation a line, in
 input order; an empty (or blank) line gives an empty line. With ``--n-best N`` (N > 1) it
@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from seqlstm.cli.command import Command, Evaluation, input_lines, load_model
+from seqlstm.cli.command import Command, Evaluation, add_int8_argument, input_lines, load_model
 from seqlstm.errors import DataError
 
 
@@ -53,13 +53,14 @@ def _translate_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch-size", type=int, default=64, help="sentences per batch (default: 64)"
     )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_int8_argument(parser)
 
 
 def _translate(args: argparse.Namespace) -> None:
     from seqlstm.tasks.translation.translator import Seq2SeqLSTM
 
     _check_decoding(args.beam, args.batch_size, args.n_best)
-    model = load_model(Seq2SeqLSTM, args.model, args.device)
+    model = load_model(Seq2SeqLSTM, args.model, args.device, args.int8)
     sentences = [line for _, line in input_lines(args.input)]
     options = dict(beam_size=args.beam, length_penalty=args.length_penalty)
     out = sys.stdout
@@ -97,7 +98,7 @@ def _evaluate_mt(args: argparse.Namespace) -> None:
         raise DataError("evaluate --task mt reads --src and --ref; --data is not used")
     _check_decoding(args.beam, args.batch_size, 1)
     pairs = read_parallel(args.src, args.ref)  # DataError naming both files if misaligned
-    model = load_model(Seq2SeqLSTM, args.model, args.device)
+    model = load_model(Seq2SeqLSTM, args.model, args.device, args.int8)
     scores = model.score(
         [{"source": src, "target": ref} for src, ref in pairs],
         beam_size=args.beam,

@@ -14,7 +14,8 @@ and decoder have as many layers, otherwise the encoder's top layer for every dec
 with bridge=False it is zero.
 
 Everything a step needs is in a `DecoderState`, whose rows can be re-ordered, repeated and
-dropped (`DecoderState.reorder`), which is all that greedy and beam search need.
+dropped (`DecoderState.reorder`), which is all that greedy and beam search need. Beam search
+keeps one copy of a sentence's encoder states for all its beams (`group_size`).
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ from seqlstm.layers.attention import Attention
 
 @dataclass
 class DecoderState:
-    """The decoder's recurrent state and the encoder states it attends over, for N rows.
+    """The decoder's recurrent state for N rows and the encoder states they attend over.
 
     hidden: (h, c), each FloatTensor[L, N, H]; feed: FloatTensor[N, H], the previous
-    attentional vector (None without input feeding); memory: FloatTensor[N, S, Dm] encoder
-    outputs; keys: FloatTensor[N, S, K] their attention projection; mask: BoolTensor[N, S],
-    True at real source positions.
+    attentional vector (None without input feeding); memory: FloatTensor[A, S, Dm] encoder
+    outputs; keys: FloatTensor[A, S, K] their attention projection; mask: BoolTensor[A, S],
+    True at real source positions. N = A x group_size: the group_size consecutive rows of
+    group a (the beams of sentence a) share memory row a; group_size is 1 but in beam search.
     """
 
     hidden: tuple[Tensor, Tensor]
@@ -43,15 +45,32 @@ class DecoderState:
     keys: Tensor
     mask: Tensor
 
-    def reorder(self, indices: Tensor) -> DecoderState:
-        """The state of rows `indices` (LongTensor[N']), in that order; rows may repeat."""
+    @property
+    def group_size(self) -> int:
+        """How many consecutive rows share one row of memory, keys and mask."""
+        return self.hidden[0].size(1) // self.memory.size(0)
+
+    def reorder(self, indices: Tensor, group_size: int = 1) -> DecoderState:
+        """The state of rows `indices` (LongTensor[N']), in that order; rows may repeat.
+
+        group_size: the group size of the new state, which keeps one memory row per group;
+        every group of `indices` must then take its rows from one group of this state (the
+        beams of a sentence continue beams of the same sentence).
+        """
         h, c = self.hidden
+        memory_rows = indices[::group_size] // self.group_size
+        memory, keys, mask = self.memory, self.keys, self.mask
+        # most beam search steps keep every sentence: the encoder states then stay as they are
+        if memory_rows.numel() != memory.size(0) or not torch.equal(
+            memory_rows, torch.arange(memory.size(0), device=memory_rows.device)
+        ):
+            memory, keys, mask = (x.index_select(0, memory_rows) for x in (memory, keys, mask))
         return DecoderState(
             hidden=(h.index_select(1, indices), c.index_select(1, indices)),
             feed=None if self.feed is None else self.feed.index_select(0, indices),
-            memory=self.memory.index_select(0, indices),
-            keys=self.keys.index_select(0, indices),
-            mask=self.mask.index_select(0, indices),
+            memory=memory,
+            keys=keys,
+            mask=mask,
         )
 
 

@@ -68,6 +68,23 @@ def test_weights_sum_to_one_and_ignore_padding(kind):
     )
 
 
+@pytest.mark.parametrize("kind", ["general", "dot", "concat"])
+@torch.no_grad()
+def test_a_group_of_queries_shares_one_memory(kind):
+    # beam search: the 2 queries of group a attend over memory a, as with a copy per query
+    torch.manual_seed(2)
+    attention = build_attention(kind, QUERY, MEMORY, hidden_size=4)
+    _, memory, mask, _ = _inputs(seed=2)
+    query = torch.randn(6, QUERY)
+    keys = attention.project_keys(memory)
+    context, weights = attention(query, keys, memory, mask)
+    rows = torch.arange(3).repeat_interleave(2)
+    copied = attention(query, keys[rows], memory[rows], mask[rows])
+    torch.testing.assert_close(context, copied[0])
+    torch.testing.assert_close(weights, copied[1])
+    assert torch.all(weights[~mask[rows]] == 0.0)
+
+
 def test_build_attention_and_bad_arguments():
     assert isinstance(build_attention("general", 4, 8), LuongAttention)
     concat = build_attention("concat", 4, 8)
@@ -122,5 +139,17 @@ def test_decoder_attention_is_zero_on_padding(kind):
     # a reordered state (rows repeated, dropped) gives the steps of those rows
     rows = torch.tensor([2, 2, 0])
     vector, _, step_weights = decoder.step(embedded[rows, 0], state.reorder(rows))
+    torch.testing.assert_close(vector, vectors[rows, 0])
+    torch.testing.assert_close(step_weights, weights[rows, 0])
+    # in groups of 2 (beams) the encoder states are kept once per group, and only copied
+    # when the groups change
+    beams = state.reorder(torch.tensor([0, 0, 1, 1, 2, 2]), group_size=2)
+    assert beams.group_size == 2 and beams.memory is state.memory
+    same = beams.reorder(torch.tensor([1, 0, 2, 2, 5, 4]), group_size=2)
+    assert same.memory is state.memory and same.keys is state.keys
+    fewer = beams.reorder(torch.tensor([5, 4, 1, 1]), group_size=2)
+    assert torch.equal(fewer.memory, state.memory[[2, 0]]) and fewer.group_size == 2
+    rows = torch.tensor([2, 2, 0, 0])
+    vector, _, step_weights = decoder.step(embedded[rows, 0], fewer)
     torch.testing.assert_close(vector, vectors[rows, 0])
     torch.testing.assert_close(step_weights, weights[rows, 0])

@@ -160,7 +160,7 @@ class LSTMClassifier(PretrainedModel):
         examples = self.encode(rows)
         if not examples:
             raise DataError("evaluate needs at least one row")
-        device = next(self.parameters()).device
+        device = self.device
         correct, loss = 0, 0.0
         with evaluating(self):
             for start in range(0, len(examples), batch_size):

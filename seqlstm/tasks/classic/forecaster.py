@@ -222,7 +222,7 @@ class LSTMForecaster(PretrainedModel):
     def _forecasts(self, windows: Sequence[Tensor], batch_size: int) -> Tensor:
         """Forecasts [M, H, K] (on the CPU) of M windows [W, D], in eval mode, ``batch_size``
         at a time; the windows of one batch must have one length."""
-        device = next(self.parameters()).device
+        device = self.device
         forecasts = []
         with evaluating(self):
             for start in range(0, len(windows), batch_size):

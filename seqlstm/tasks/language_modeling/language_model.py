@@ -192,7 +192,9 @@ class LSTMLanguageModel(PretrainedModel):
 
     def init_hidden(self, batch_size: int) -> Hidden:
         """The zero state, the same as passing hidden=None."""
-        weight = self.decoder.weight
+        # the embedding table, not the decoder's weight: it has the LSTMs' dtype and device,
+        # and stays a float Parameter when the decoder is quantized (seqlstm.quantization)
+        weight = self.embedding.token_embedding.weight
         return [
             (weight.new_zeros(1, batch_size, h), weight.new_zeros(1, batch_size, h))
             for h in self.config.layer_sizes()
@@ -336,7 +338,7 @@ class LSTMLanguageModel(PretrainedModel):
         prompt_list = [prompts] if single else list(prompts)
         if not prompt_list:
             return []
-        device = self.decoder.weight.device
+        device = self.device
         generator = None
         if seed is not None:
             generator = torch.Generator(device=device).manual_seed(seed)

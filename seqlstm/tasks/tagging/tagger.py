@@ -495,7 +495,8 @@ class BiLSTMCRFTagger(PretrainedModel):
         target_width = int(batch.target_lengths.max()) if lengths.numel() else 0
         target_mask = lengths_to_mask(batch.target_lengths, target_width)
         if target_width == 0:  # nothing to score: empty sentences
-            return self.emission.weight.new_zeros(len(lengths), 0, len(self.labels)), target_mask
+            empty = torch.zeros(len(lengths), 0, len(self.labels), device=self.device)
+            return empty, target_mask
         subword_ids, word_ids = batch.subword_ids, batch.word_ids
         if self.training and self.config.word_dropout > 0:
             # A dropped word is <unk> in the tables that know words by their identity (its
@@ -715,7 +716,7 @@ class BiLSTMCRFTagger(PretrainedModel):
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        device = self.emission.weight.device
+        device = self.device
         lengths = [len(sentence) for sentence in words]
         starts = np.cumsum([0, *lengths]).tolist()  # the first word of each sentence
         table, word_numbers = self._word_table(words, device)

@@ -7,7 +7,8 @@ The searches know nothing about the model. They drive two functions:
     reorder(state, indices: LongTensor[N']) -> the state of rows `indices`, in that order
 
 All rows advance together as one batch: N is the number of active sentences (greedy) or
-active sentences x beam_size (beam search, the beams of a sentence in consecutive rows). A
+active sentences x beam_size (beam search, the beams of a sentence in consecutive rows; the
+first step, before a sentence splits into beams, runs on the given one row per sentence). A
 sentence leaves the batch as soon as it is finished, so the work of a step shrinks with the
 number of unfinished sentences, and nothing in the step loop iterates over sentences in
 Python (only the hypotheses that finish at a step are copied out, once each).
@@ -130,9 +131,9 @@ def beam_search(
 ) -> list[list[Hypothesis]]:
     """Beam search for B sentences at once; see the module docstring for the rules.
 
-    state: the decoder state of the B sentences (one row each; the search repeats each row
-    beam_size times); max_lengths: LongTensor[B], the most tokens each output may have, EOS
-    included (>= 1); alpha: the length penalty exponent.
+    state: the decoder state of the B sentences (one row each; the first reorder makes
+    beam_size rows of each); max_lengths: LongTensor[B], the most tokens each output may
+    have, EOS included (>= 1); alpha: the length penalty exponent.
     Returns, per sentence in input order, up to n_best distinct hypotheses, best first.
     """
     _check_max_lengths(max_lengths)
@@ -142,7 +143,6 @@ def beam_search(
         raise ValueError(f"n_best must be in 1..beam_size={beam_size}, got {n_best}")
     device = max_lengths.device
     batch, k = max_lengths.numel(), beam_size
-    state = reorder(state, torch.arange(batch, device=device).repeat_interleave(k))
     sentence = torch.arange(batch, device=device)  # [A] input index of each active sentence
     limits = max_lengths.clone()
     num_finished = torch.zeros(batch, dtype=torch.long, device=device)
@@ -150,7 +150,12 @@ def beam_search(
     # does not pick the same token k times
     scores = torch.full((batch, k), float("-inf"), device=device)
     scores[:, 0] = 0.0
-    prev = torch.full((batch * k,), bos_id, dtype=torch.long, device=device)
+    # The k copies of a sentence start from the same state, so the first step runs on the
+    # state's one row per sentence and its output stands for all k copies (`shared`); the
+    # first reorder then makes the beams. Batched, that step is the widest of all: running
+    # it on k copies cost about 5% of beam search.
+    shared = k
+    prev = torch.full((batch,), bos_id, dtype=torch.long, device=device)
     tokens = torch.empty(batch * k, 0, dtype=torch.long, device=device)  # [A*k, t]
     history: Tensor | None = None  # [A*k, t, S]
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
@@ -163,7 +168,13 @@ def beam_search(
         # the search ranks k x 2k candidates per sentence instead of k x V (a few times
         # faster for large batches; the same candidates up to the order of exact ties).
         width = min(2 * k, log_probs.size(-1))
-        beam_scores, beam_tokens = log_probs.topk(width, dim=1)  # [A*k, w]
+        beam_scores, beam_tokens = _topk(log_probs, width)  # [A*k, w]
+        if shared > 1:
+            beam_scores, beam_tokens = (
+                x.repeat_interleave(shared, 0) for x in (beam_scores, beam_tokens)
+            )
+            if attention is not None:
+                attention = attention.repeat_interleave(shared, 0)
         candidates = (scores.view(-1, 1) + beam_scores).view(active, k * width)
         # a beam has one EOS candidate, so 2k candidates hold at least k that are not EOS
         top_scores, top_index = candidates.topk(min(2 * k, k * width), dim=1)  # [A, 2k]
@@ -200,13 +211,38 @@ def beam_search(
             history = _extend(history, attention, source_rows)
         sentence, limits, num_finished = sentence[keep], limits[keep], num_finished[keep]
         if keep.numel() > 0:
-            state = reorder(state, source_rows)
+            state = reorder(state, source_rows // shared)
+        shared = 1
     return [_best(hypotheses, n_best) for hypotheses in finished]
 
 
 def _best(hypotheses: list[Hypothesis], n: int) -> list[Hypothesis]:
     # a stable sort keeps the earlier-finished one first among equal scores
     return sorted(hypotheses, key=lambda h: -h.score)[:n]
+
+
+def _topk(values: Tensor, k: int, block: int = 64) -> tuple[Tensor, Tensor]:
+    """values.topk(k, dim=1) of values FloatTensor[N, V] (up to the order of exact ties).
+
+    The k largest values of a row lie in the k blocks of `block` consecutive columns with the
+    largest maxima, so only those k x block columns (and the last V mod block) are ranked.
+    torch's topk copies and partially sorts every whole row: for N = 320 rows of V = 8,000
+    log-probabilities and k = 10 this is about 2.5 times faster (block = 64 was the fastest
+    of 16 to 128).
+    """
+    rows, size = values.shape
+    full = size - size % block
+    if k * block >= full:
+        return values.topk(k, dim=1)
+    block_max = values[:, :full].unfold(1, block, block).amax(dim=2)  # [N, V // block]
+    top_blocks = block_max.topk(k, dim=1).indices  # [N, k]
+    offsets = torch.arange(block, device=values.device)
+    columns = (top_blocks.unsqueeze(2) * block + offsets).view(rows, k * block)
+    if full < size:
+        tail = torch.arange(full, size, device=values.device)
+        columns = torch.cat([columns, tail.expand(rows, -1)], dim=1)
+    top, where = values.gather(1, columns).topk(k, dim=1)
+    return top, columns.gather(1, where)
 
 
 def _extend(history: Tensor | None, attention: Tensor | None, rows: Tensor | None) -> Tensor:

@@ -3,7 +3,7 @@ import itertools
 import pytest
 import torch
 
-from seqlstm.tasks.translation.search import beam_search, greedy_search, length_penalty
+from seqlstm.tasks.translation.search import _topk, beam_search, greedy_search, length_penalty
 
 PAD, UNK, BOS, EOS, A, B = range(6)
 VOCAB = 6
@@ -171,7 +171,8 @@ def test_finished_sentences_leave_the_batch():
     endless = {None: {EOS: -20.0, A: -1.0, B: -2.0}}  # runs to its maximum length
     decoder = TableDecoder([quick, endless])
     results = _beam(decoder, [5, 5], beam_size=2, n_best=2)
-    assert decoder.rows_per_call == [4, 4, 2, 2, 2]
+    # the first step runs once per sentence, before it splits into beams
+    assert decoder.rows_per_call == [2, 4, 2, 2, 2]
     assert sorted(h.tokens for h in results[0]) == [[EOS], [A, EOS]]
     assert all(len(h.tokens) == 5 and EOS not in h.tokens for h in results[1])
     decoder = TableDecoder([quick, endless])
@@ -210,3 +211,17 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="max_lengths must be >= 1"):
         _greedy(decoder, [0])
     assert length_penalty(7, 0.0) == 1.0 and length_penalty(7, 1.0) == 2.0
+
+
+@pytest.mark.parametrize("size", [8000, 8003, 700, 100])
+def test_block_topk_is_topk(size):
+    # the blocks of 64 columns with the largest maxima hold the top k; the tail (size mod 64)
+    # is ranked too, and rows may be partly -inf like the log-probs of padding and BOS
+    generator = torch.Generator().manual_seed(size)
+    values = torch.randn(7, size, generator=generator).mul(3).log_softmax(dim=1)
+    values[:, :2] = float("-inf")
+    values[3, -1] = 10.0  # the best value of a row in the tail
+    for k in (1, 10):
+        top, columns = _topk(values, k)
+        expected = values.topk(k, dim=1)
+        assert torch.equal(top, expected.values) and torch.equal(columns, expected.indices)
