@@ -28,7 +28,7 @@ except ImportError:
         "OnnxTagger needs onnxruntime: pip install 'seqlstm[onnx]' (or onnxruntime)"
     ) from None
 
-from seqlstm.errors import CheckpointError, DataError
+from seqlstm.errors import CheckpointError
 from seqlstm.onnx_tagger.directory import (
     CHAR_IDS,
     CONFIG_FILE,
@@ -49,6 +49,7 @@ from seqlstm.onnx_tagger.directory import (
 )
 from seqlstm.onnx_tagger.viterbi import ViterbiDecoder
 from seqlstm.tasks.tagging.document_chunks import document_chunks
+from seqlstm.tasks.tagging.word_codes import WordCode, WordCoder
 from seqlstm.text.tag_schemes import convert_tags
 from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.text.vocabulary import Vocabulary
@@ -216,19 +217,15 @@ class OnnxTagger:
                 results[i] = convert_tags(labels, self.config["crf_scheme"], self.config["scheme"])
         return results
 
+    @property
+    def word_coder(self) -> WordCoder:
+        """How the exported tagger encodes a word (seqlstm.tasks.tagging.word_codes)."""
+        return WordCoder(self.tokenizer, self.chars, self.words, self.config["lowercase_subwords"])
+
     def _word_table(self, sentences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
         """The features of each distinct word of the sentences, float32 [V, D], and the row
         of every word of the sentences, one after another, int64 [N]."""
-        rows: dict[str, int] = {}
-        codes: list[tuple[list[int], list[int], int]] = []
-        numbers: list[int] = []
-        for number, sentence in enumerate(sentences):
-            for position, word in enumerate(sentence):
-                row = rows.get(word)
-                if row is None:
-                    row = rows[word] = len(codes)
-                    codes.append(self._word_code(word, f"sentence {number}: word {position}"))
-                numbers.append(row)
+        codes, numbers = self.word_coder.distinct_word_codes(sentences)
         table = np.zeros((len(codes), self._header.feature_dim), dtype=np.float32)
 
         def width(i: int) -> int:
@@ -244,28 +241,14 @@ class OnnxTagger:
             table[piece] = self._embed_words([codes[j] for j in piece])
         return table, np.array(numbers, dtype=np.int64)
 
-    def _embed_words(self, codes: Sequence[tuple[list[int], list[int], int]]) -> np.ndarray:
-        """Features float32 [V, D] of word types given by their :meth:`_word_code`."""
+    def _embed_words(self, codes: Sequence[WordCode]) -> np.ndarray:
+        """Features float32 [V, D] of word types given by their codes (:attr:`word_coder`)."""
         inputs = {SUBWORD_IDS: _padded([code[0] for code in codes], self.tokenizer.pad_id)}
         if self.chars is not None:
             inputs[CHAR_IDS] = _padded([code[1] for code in codes], self.chars.pad_id)
         if self.words is not None:
             inputs[WORD_IDS] = np.array([code[2] for code in codes], dtype=np.int64)
         return self._word_features.run([FEATURES], inputs)[0]
-
-    def _word_code(self, word: str, where: str) -> tuple[list[int], list[int], int]:
-        """(subword ids, character ids, word-table id or -1) of one word, as
-        BiLSTMCRFTagger._word_code encodes it; ``where`` names the word in the DataError for
-        a word that is empty after normalisation."""
-        # TaggerConfig.subword_words and the tagger's word-table key: lowercased
-        subword_word = word.lower() if self.config["lowercase_subwords"] else word
-        try:
-            subword_ids = self.tokenizer.encode_word(subword_word)
-        except DataError as err:
-            raise DataError(f"{where}: {err}") from None
-        char_ids = [] if self.chars is None else self.chars.encode(word)
-        word_id = -1 if self.words is None else self.words.index(word.lower())
-        return subword_ids, char_ids, word_id
 
 
 def _check_graphs(

@@ -70,6 +70,7 @@ from seqlstm.tasks.base import Row, StepOutput, evaluating
 from seqlstm.tasks.tagging.context import DocumentWindowBatches
 from seqlstm.tasks.tagging.document_chunks import DocumentChunk, document_chunks
 from seqlstm.tasks.tagging.examples import TaggingBatch, TaggingExample
+from seqlstm.tasks.tagging.word_codes import WordCode, WordCoder, word_table_key
 from seqlstm.text.tag_schemes import SCHEMES, convert_tags, tag_chunks
 from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.text.vocabulary import Vocabulary
@@ -282,7 +283,7 @@ class BiLSTMCRFTagger(PretrainedModel):
         if config.char_filters:
             chars = Vocabulary.build(ch for words in sentences for word in words for ch in word)
         if config.word_embedding_dim:
-            words = Vocabulary.build(_word_key(word) for s in sentences for word in s)
+            words = Vocabulary.build(word_table_key(word) for s in sentences for word in s)
         model = cls(config, tokenizer, labels=labels, chars=chars, words=words)
         if word_vectors is not None:
             if words is None:
@@ -370,7 +371,8 @@ class BiLSTMCRFTagger(PretrainedModel):
         checked as :meth:`encode` says; ``what`` names a sentence in errors ("row 3: ...")."""
         # a call repeats most of its words ("the", punctuation, names), so each distinct
         # word is encoded once: a third of the time of tagging a document
-        codes: dict[str, tuple[list[int], list[int], int]] = {}
+        codes: dict[str, WordCode] = {}
+        coder = self.word_coder
         char_pad = self.char_pad_id
         examples = []
         for number, words in enumerate(sentences):
@@ -380,7 +382,7 @@ class BiLSTMCRFTagger(PretrainedModel):
             for position, word in enumerate(words):
                 code = codes.get(word)
                 if code is None:
-                    code = codes[word] = self._word_code(word, f"{what} {number}: word {position}")
+                    code = codes[word] = coder.code(word, f"{what} {number}: word {position}")
                 subword_ids += code[0]
                 word_index += [position] * len(code[0])
                 char_rows.append(code[1])
@@ -410,16 +412,10 @@ class BiLSTMCRFTagger(PretrainedModel):
             )
         return examples
 
-    def _word_code(self, word: str, where: str) -> tuple[list[int], list[int], int]:
-        """(subword ids, character ids, word-table id or -1) of one word; ``where`` names it
-        in the DataError for a word that is empty after normalisation."""
-        try:
-            subword_ids = self.tokenizer.encode_word(self.config.subword_words([word])[0])
-        except DataError as err:
-            raise DataError(f"{where}: {err}") from None
-        char_ids = [] if self.chars is None else self.chars.encode(word)
-        word_id = -1 if self.words is None else self.words.index(_word_key(word))
-        return subword_ids, char_ids, word_id
+    @property
+    def word_coder(self) -> WordCoder:
+        """How this tagger encodes a word (seqlstm.tasks.tagging.word_codes)."""
+        return WordCoder(self.tokenizer, self.chars, self.words, self.config.lowercase_subwords)
 
     def _tag_ids(self, tags: Sequence[str], row: int) -> list[int]:
         """CRF-scheme label ids of a tag sequence in config.scheme.
@@ -767,16 +763,7 @@ class BiLSTMCRFTagger(PretrainedModel):
         Words are embedded in pieces of similar length, each at most FEATURE_CELLS words x
         characters of its longest word, which bounds the character CNN's memory.
         """
-        rows: dict[str, int] = {}
-        codes: list[tuple[list[int], list[int], int]] = []
-        numbers: list[int] = []
-        for number, sentence in enumerate(sentences):
-            for position, word in enumerate(sentence):
-                row = rows.get(word)
-                if row is None:
-                    row = rows[word] = len(codes)
-                    codes.append(self._word_code(word, f"sentence {number}: word {position}"))
-                numbers.append(row)
+        codes, numbers = self.word_coder.distinct_word_codes(sentences)
         table = torch.zeros(len(codes), self.embedding.word_output_dim, device=device)
         piece: list[int] = []  # words by length, so a piece pads its characters little
         for i in sorted(range(len(codes)), key=lambda i: len(codes[i][1])):
@@ -788,10 +775,8 @@ class BiLSTMCRFTagger(PretrainedModel):
             table[piece] = self._embed_words([codes[j] for j in piece], device)
         return table, torch.tensor(numbers, dtype=torch.long)
 
-    def _embed_words(
-        self, codes: Sequence[tuple[list[int], list[int], int]], device: torch.device
-    ) -> Tensor:
-        """Features FloatTensor[W, D] of words given by their :meth:`_word_code`, each read
+    def _embed_words(self, codes: Sequence[WordCode], device: torch.device) -> Tensor:
+        """Features FloatTensor[W, D] of words given by their codes (:meth:`word_coder`), each read
         alone (SharedEmbedding.words of them as one text: its features are per word)."""
         subword_ids = [piece for code in codes for piece in code[0]]
         word_index = [n for n, code in enumerate(codes) for _ in code[0]]
@@ -949,12 +934,6 @@ def _strings(value: Any, where: str, what: str) -> Sequence[str]:
             got = "a list with a non-str item"
         raise DataError(f"{where} must be a list of str {what}, got {got}")
     return value
-
-
-def _word_key(word: str) -> str:
-    # the word table is over lowercased words: GloVe's common vectors are lowercase, and the
-    # subwords and characters keep the case
-    return word.lower()
 
 
 def _entity(
