@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from seqlstm.errors import CheckpointError
+
 _T = TypeVar("_T")
 
 TMP_PREFIX = ".tmp-"
@@ -64,6 +66,19 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
 def write_text_atomic(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> None:
     """:func:`write_bytes_atomic` for text."""
     write_bytes_atomic(path, text.encode(encoding))
+
+
+def refuse_foreign_directory(directory: Path, marker: str, what: str) -> None:
+    """CheckpointError unless `directory` is absent, empty, or `what` (it holds `marker`):
+    a wrong output path never replaces other files."""
+    if (
+        directory.exists()
+        and not (directory / marker).is_file()
+        and (not directory.is_dir() or any(directory.iterdir()))
+    ):
+        raise CheckpointError(
+            f"{directory} exists and is not {what} (no {marker}); refusing to overwrite it"
+        )
 
 
 @contextmanager

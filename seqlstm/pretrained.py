@@ -38,7 +38,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from seqlstm.atomic_files import staged_directory
+from seqlstm.atomic_files import refuse_foreign_directory, staged_directory
 from seqlstm.errors import CheckpointError
 from seqlstm.quantization import check_quantization, is_quantized, quantize_int8
 from seqlstm.text.tokenizer import SubwordTokenizer
@@ -125,15 +125,7 @@ class PretrainedModel(nn.Module):
                 "from_pretrained(directory, quantize='int8')"
             )
         directory = Path(directory)
-        if (
-            directory.exists()
-            and not (directory / CONFIG_FILE).is_file()
-            and (not directory.is_dir() or any(directory.iterdir()))
-        ):
-            raise CheckpointError(
-                f"{directory} exists and is not a seqlstm model directory (no {CONFIG_FILE}); "
-                "refusing to overwrite it"
-            )
+        refuse_foreign_directory(directory, CONFIG_FILE, "a seqlstm model directory")
         vocabularies = {
             name: getattr(self, name)
             for name in self.vocabulary_names

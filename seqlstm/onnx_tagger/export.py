@@ -45,7 +45,7 @@ import onnxruntime
 import torch
 from torch import Tensor, nn
 
-from seqlstm.atomic_files import staged_directory
+from seqlstm.atomic_files import refuse_foreign_directory, staged_directory
 from seqlstm.errors import CheckpointError
 from seqlstm.onnx_tagger.directory import (
     CHAR_IDS,
@@ -130,15 +130,7 @@ def export_onnx(
             "model, BiLSTMCRFTagger.from_pretrained(directory) without quantize"
         )
     directory = Path(directory)
-    if (
-        directory.exists()
-        and not (directory / CONFIG_FILE).is_file()
-        and (not directory.is_dir() or any(directory.iterdir()))
-    ):
-        raise CheckpointError(
-            f"{directory} exists and is not an exported tagger (no {CONFIG_FILE}); refusing "
-            "to overwrite it"
-        )
+    refuse_foreign_directory(directory, CONFIG_FILE, "an exported tagger")
     header = Header(
         OPSET,
         asdict(model.config),
