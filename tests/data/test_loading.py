@@ -71,7 +71,7 @@ def conll_hub_like() -> DatasetDict:
 
 
 def write_conll_directory(directory: Path) -> Path:
-    """The same sentences as local files, named as in /work/shared/data/conll2003."""
+    """The same sentences as local files, named as in ../shared/data/conll2003."""
     directory.mkdir()
     names = {"train": "train.txt", "validation": "valid.txt", "test": "test.txt"}
     for split, sentences in SENTENCES.items():
