@@ -53,7 +53,7 @@ from seqlstm.tasks.tagging.word_codes import WordCode, WordCoder
 from seqlstm.text.tag_schemes import convert_tags
 from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.text.vocabulary import Vocabulary
-from seqlstm.text.words import tokenize
+from seqlstm.text.words import sentence_words
 
 # A sentence is raw text (split by seqlstm.text.words) or its list of words; a document is a
 # sequence of sentences, read together (as the tagger takes them).
@@ -334,15 +334,7 @@ def _padded(rows: Sequence[Sequence[int]], pad: int) -> np.ndarray:
 
 
 def _split(sentences: Sequence[Sentence]) -> list[Sequence[str]]:
-    """The words of each sentence (raw text split by seqlstm.text.words)."""
+    """The words of each sentence (seqlstm.text.words.sentence_words, as the tagger reads them)."""
     if isinstance(sentences, str):
         raise TypeError("pass a list of sentences, not one string (use [text])")
-    words: list[Sequence[str]] = []
-    for number, sentence in enumerate(sentences):
-        if isinstance(sentence, str):
-            words.append([token.text for token in tokenize(sentence)])
-        elif all(isinstance(word, str) for word in sentence):
-            words.append(sentence)
-        else:
-            raise TypeError(f"sentence {number} must be a str or a sequence of str words")
-    return words
+    return [sentence_words(sentence, number)[0] for number, sentence in enumerate(sentences)]

@@ -155,6 +155,34 @@ def tokenize(text: str, splitters: Mapping[str, Splitter] | None = None) -> list
     return tokens
 
 
+def sentence_words(sentence: object, number: int) -> tuple[Sequence[str], list[tuple[int, int]]]:
+    """The words of sentence ``number`` of a tagging call and their character offsets.
+
+    A sentence is raw text (split by :func:`tokenize`; offsets into the text), a sequence of
+    words (offsets into the words joined by single spaces), or a row - a mapping such as a
+    row of a datasets.Dataset - which stands for its ``tokens`` (iterating the row itself would
+    give its column names). Anything else is a TypeError naming the sentence.
+    """
+    if isinstance(sentence, Mapping):
+        if "tokens" not in sentence:
+            raise TypeError(
+                f"sentence {number} is a mapping (a data set row?) without a 'tokens' column "
+                f"(it has {sorted(sentence)}); pass its words, or rename the column of words "
+                "to 'tokens'"
+            )
+        sentence = sentence["tokens"]
+    if isinstance(sentence, str):
+        tokens = tokenize(sentence)
+        return [t.text for t in tokens], [(t.start, t.end) for t in tokens]
+    if not isinstance(sentence, Sequence) or not all(isinstance(w, str) for w in sentence):
+        raise TypeError(f"sentence {number} must be a str or a sequence of str words")
+    spans, start = [], 0
+    for word in sentence:
+        spans.append((start, start + len(word)))
+        start += len(word) + 1
+    return sentence, spans
+
+
 def _check_families(families: Iterable[str]) -> None:
     """Raise ValueError naming the families that are not SCRIPT_FAMILIES."""
     unknown = sorted(set(families) - set(SCRIPT_FAMILIES))

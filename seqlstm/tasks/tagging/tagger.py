@@ -74,7 +74,7 @@ from seqlstm.tasks.tagging.word_codes import WordCode, WordCoder, word_table_key
 from seqlstm.text.tag_schemes import SCHEMES, convert_tags, tag_chunks
 from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.text.vocabulary import Vocabulary
-from seqlstm.text.words import tokenize
+from seqlstm.text.words import sentence_words
 
 logger = logging.getLogger(__name__)
 
@@ -665,24 +665,14 @@ class BiLSTMCRFTagger(PretrainedModel):
     def _split(
         self, sentences: Sequence[Sentence]
     ) -> tuple[list[Sequence[str]], list[list[tuple[int, int]]]]:
-        """Words of each sentence and their character offsets (raw text: into the text;
-        words: into the words joined by single spaces)."""
+        """Words of each sentence and their character offsets (seqlstm.text.words.sentence_words:
+        raw text, words, or a row standing for its ``tokens``)."""
         if isinstance(sentences, str):
             raise TypeError("pass a list of sentences, not one string (use [text])")
         words, offsets = [], []
         for number, sentence in enumerate(sentences):
-            if isinstance(sentence, str):
-                tokens = tokenize(sentence)
-                words.append([t.text for t in tokens])
-                offsets.append([(t.start, t.end) for t in tokens])
-                continue
-            if not all(isinstance(word, str) for word in sentence):
-                raise TypeError(f"sentence {number} must be a str or a sequence of str words")
-            spans, start = [], 0
-            for word in sentence:
-                spans.append((start, start + len(word)))
-                start += len(word) + 1
-            words.append(sentence)
+            tokens, spans = sentence_words(sentence, number)
+            words.append(tokens)
             offsets.append(spans)
         return words, offsets
 

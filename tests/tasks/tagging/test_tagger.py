@@ -867,3 +867,17 @@ def test_training_batches_follow_the_documents_of_the_rows(tokenizer):
     assert all(len(window) == 1 for batch in alone.windows(0) for window in batch)
     plain = build(tokenizer, context_words=0).training_batches(TRAIN, 40, 1000)
     assert isinstance(plain, BucketedBatches)
+
+
+def test_rows_and_a_dataset_given_as_sentences_are_read_as_their_tokens(tokenizer):
+    model = build(tokenizer, context_words=0)
+    expected = model.predict(SENTENCES[:4])
+    rows_with_ids = [
+        {"id": str(i), "tokens": words, "ner_tags": [0] * len(words)}
+        for i, words in enumerate(SENTENCES[:4])
+    ]
+    assert model.predict(rows_with_ids) == expected  # not the tags of "id", "tokens", ...
+    assert model.predict(Dataset.from_list(rows_with_ids)) == expected
+    assert [s.tags for s in model.tag(rows_with_ids)] == expected
+    with pytest.raises(TypeError, match=r"sentence 0 is a mapping .* without a 'tokens' column"):
+        model.predict([{"words": SENTENCES[0]}])
