@@ -56,14 +56,20 @@ def run(quick: bool) -> dict:
     if not DATA.is_file():
         raise FileNotFoundError(f"{DATA}: the CoNLL-2003 test file (column format) is needed")
     with one_thread():
-        if quick:
-            rows = read_conll(DATA)[:QUICK_SENTENCES]
-            model, results = _tiny_context_model(rows)
-        else:
-            model, results = _trained_model()
-            rows = read_conll(DATA, scheme_to=model.config.scheme)
+        model, rows, results = context_model_and_rows(quick)
         results.update(_measure(model, rows, 1 if quick else REPEATS))
     return results
+
+
+def context_model_and_rows(quick: bool) -> tuple[BiLSTMCRFTagger, list[dict], dict]:
+    """(the model, the CoNLL-2003 test rows, its description): the trained model with all
+    test sentences, or with --quick a tiny random one with the first QUICK_SENTENCES."""
+    if quick:
+        rows = read_conll(DATA)[:QUICK_SENTENCES]
+        model, results = _tiny_context_model(rows)
+        return model, rows, results
+    model, results = _trained_model()
+    return model, read_conll(DATA, scheme_to=model.config.scheme), results
 
 
 def _measure(model: BiLSTMCRFTagger, rows: list[dict], repeats: int) -> dict:

@@ -34,10 +34,9 @@ from pathlib import Path
 
 import onnxruntime
 
-from benchmarks.bench_documents import _tiny_context_model
-from benchmarks.bench_tagging import DATA, _trained_model, _words
+from benchmarks.bench_documents import context_model_and_rows
+from benchmarks.bench_tagging import DATA, _words
 from benchmarks.timing import best_of, one_thread
-from seqlstm.data import read_conll
 from seqlstm.metrics import entity_f1
 from seqlstm.onnx_tagger import OnnxTagger
 from seqlstm.onnx_tagger.directory import read_header
@@ -45,19 +44,13 @@ from seqlstm.onnx_tagger.export import export_onnx
 from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger
 
 REPEATS = 3
-QUICK_SENTENCES = 200
 
 
 def run(quick: bool) -> dict:
     if not DATA.is_file():
         raise FileNotFoundError(f"{DATA}: the CoNLL-2003 test file (column format) is needed")
     with one_thread(), tempfile.TemporaryDirectory() as scratch:
-        if quick:
-            rows = read_conll(DATA)[:QUICK_SENTENCES]
-            model, results = _tiny_context_model(rows)
-        else:
-            model, results = _trained_model()
-            rows = read_conll(DATA, scheme_to=model.config.scheme)
+        model, rows, results = context_model_and_rows(quick)
         start = time.perf_counter()
         directory = export_onnx(model, Path(scratch) / "onnx")
         results["export_s"] = round(time.perf_counter() - start, 2)

@@ -371,22 +371,17 @@ class BiLSTMCRFTagger(PretrainedModel):
         checked as :meth:`encode` says; ``what`` names a sentence in errors ("row 3: ...")."""
         # a call repeats most of its words ("the", punctuation, names), so each distinct
         # word is encoded once: a third of the time of tagging a document
-        codes: dict[str, WordCode] = {}
-        coder = self.word_coder
+        codes, numbers = self.word_coder.distinct_word_codes(sentences, what)
         char_pad = self.char_pad_id
         examples = []
+        first = 0  # the sentence's first word in `numbers`
         for number, words in enumerate(sentences):
-            subword_ids: list[int] = []
-            word_index: list[int] = []
-            char_rows, word_ids = [], []
-            for position, word in enumerate(words):
-                code = codes.get(word)
-                if code is None:
-                    code = codes[word] = coder.code(word, f"{what} {number}: word {position}")
-                subword_ids += code[0]
-                word_index += [position] * len(code[0])
-                char_rows.append(code[1])
-                word_ids.append(code[2])
+            sentence_codes = [codes[i] for i in numbers[first : first + len(words)]]
+            first += len(words)
+            subword_ids = [piece for code in sentence_codes for piece in code[0]]
+            word_index = [n for n, code in enumerate(sentence_codes) for _ in code[0]]
+            char_rows = [code[1] for code in sentence_codes]
+            word_ids = [code[2] for code in sentence_codes]
             char_ids = tag_ids = None
             if self.chars is not None:
                 width = max(map(len, char_rows), default=0)
