@@ -23,7 +23,7 @@ recorded: the time `from_pretrained` takes each way (quantizing is part of loadi
 many tags or translations of int8 equal float32's.
 
 Models: $SEQLSTM_TAGGER_MODEL, $SEQLSTM_TRANSLATOR_MODEL and $SEQLSTM_LM_MODEL, else the
-runs/ directories that the TRAIN_COMMANDS below write (the recipes' cpu presets). --quick
+runs/ directories that the TRAIN_COMMANDS below write (the recipes' cpu configs). --quick
 builds tiny random models of each kind on the first sentences of the same files, saves them
 and loads them both ways, and only checks that everything runs, in seconds.
 
@@ -44,12 +44,12 @@ from typing import Any, TypeVar
 import torch
 
 from benchmarks.timing import best_of, one_thread
-from recipes.tinyshakespeare_char_lm import read_shakespeare
 from seqlstm.data import read_conll, read_parallel
 from seqlstm.data.streams import text_lines
 from seqlstm.metrics import entity_f1
 from seqlstm.metrics.bleu import translation_scores
 from seqlstm.pretrained import PretrainedModel
+from seqlstm.recipes.tinyshakespeare_char_lm import read_shakespeare
 from seqlstm.tasks.language_modeling.language_model import LanguageModelConfig, LSTMLanguageModel
 from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, TaggerConfig
 from seqlstm.tasks.translation.translator import Seq2SeqLSTM, TranslatorConfig
@@ -69,11 +69,11 @@ MODEL_ENVS = {
     "lm": "SEQLSTM_LM_MODEL",
 }
 TRAIN_COMMANDS = {  # each writes its model to OUT/model
-    "ner": "python recipes/conll2003_ner.py --preset cpu --data-dir ../shared/data/conll2003 "
+    "ner": "seqlstm train ner --config cpu --data-dir ../shared/data/conll2003 "
     "--seed 1 --out runs/ner_cpu_seed1",
-    "mt": "python recipes/multi30k_translation.py --preset cpu --data-dir ../shared/data/multi30k "
+    "mt": "seqlstm train translation --config cpu --data-dir ../shared/data/multi30k "
     "--out runs/mt_en_de_cpu",
-    "lm": "python recipes/tinyshakespeare_char_lm.py --preset cpu --data-dir "
+    "lm": "seqlstm train char-lm --config cpu --data-dir "
     "../shared/data/tinyshakespeare --out runs/shakespeare_cpu",
 }
 BEAM_SIZE = 5

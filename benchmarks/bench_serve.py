@@ -24,8 +24,8 @@ the growth from the first reading (after 1,000 requests have warmed the allocato
 must stay within MEMORY_BOUND_MIB (`memory_growth_within_bound`).
 
 The models: the trained tagger of bench_tagging ($SEQLSTM_TAGGER_MODEL, else
-runs/ner_cpu_seed1/model) and the trained translator of recipes/multi30k_translation.py
---preset cpu ($SEQLSTM_TRANSLATOR_MODEL, else runs/mt_en_de_cpu/model). --quick builds tiny
+runs/ner_cpu_seed1/model) and the trained translator of `seqlstm train translation
+--config cpu` ($SEQLSTM_TRANSLATOR_MODEL, else runs/mt_en_de_cpu/model). --quick builds tiny
 random models into a temporary directory and sends few requests: it checks that everything
 runs, in seconds.
 

@@ -14,19 +14,18 @@ subwords and characters, padding, the character CNN and BiLSTM, and CRF decoding
   words per second, which does not depend on the sentences' lengths the way sentences per
   second does.
 
-The model matters: speed depends on its sizes, and a random one would not show that the
-numbers are those of a tagger that works. The full benchmark loads a trained model directory
-- $SEQLSTM_TAGGER_MODEL if set, else runs/ner_cpu_seed1/model, written by `python
-recipes/conll2003_ner.py --preset cpu --data-dir ../shared/data/conll2003 --seed 1 --out
-runs/ner_cpu_seed1` (40 epochs, about 36 minutes on one core) - and reports its parameter
-count, its config and the entity F1 (conlleval, as `model.evaluate` computes it) of the
-batch-256 predictions on the test set, as a check that it is a real one. `predict` and `tag`
-read every sentence alone, also with a tagger trained with document context
-(`config_context_words`): documents are timed by bench_documents. Batching must not change
-the predictions: `predict_batch_disagreements` counts the timed sentences whose tags differ
-from those at batch 256 of the same sentences (expected 0). --quick builds a tiny random
-tagger on the first 64 test sentences (its tokenizer trained on the first 300) and only
-checks that everything runs, in seconds and without a trained model.
+The model matters: speed depends on its sizes, and a random one would not show that the numbers
+are those of a tagger that works. The full benchmark loads a trained model directory -
+$SEQLSTM_TAGGER_MODEL if set, else runs/ner_cpu_seed1/model, written by `seqlstm train ner
+--config cpu --data-dir ../shared/data/conll2003 --seed 1 --out runs/ner_cpu_seed1` (40 epochs,
+about 36 minutes on one core) - and reports its parameter count, its config and the entity F1
+(conlleval, as `model.evaluate` computes it) of the batch-256 predictions on the test set, as a
+check that it is a real one. `predict` and `tag` read every sentence alone, also with a tagger
+trained with document context (`config_context_words`): documents are timed by bench_documents.
+Batching must not change the predictions: `predict_batch_disagreements` counts the timed
+sentences whose tags differ from those at batch 256 of the same sentences (expected 0). --quick
+builds a tiny random tagger on the first 64 test sentences (its tokenizer trained on the first
+300) and only checks that everything runs, in seconds and without a trained model.
 
 Timing: each setting gets one untimed warm-up batch, then the best of REPEATS runs over the
 sentences. The machine may be shared (two cores), so rates are per second of wall time and
@@ -55,7 +54,7 @@ DATA = ROOT.parent / "shared" / "data" / "conll2003" / "test.txt"
 MODEL_ENV = "SEQLSTM_TAGGER_MODEL"
 DEFAULT_MODEL = ROOT / "runs" / "ner_cpu_seed1" / "model"
 TRAIN_COMMAND = (
-    "python recipes/conll2003_ner.py --preset cpu --data-dir ../shared/data/conll2003 "
+    "seqlstm train ner --config cpu --data-dir ../shared/data/conll2003 "
     "--seed 1 --out runs/ner_cpu_seed1"
 )
 PREDICT_BATCH_SIZES = (1, 32, 256)
@@ -180,7 +179,7 @@ def _trained_model() -> tuple[BiLSTMCRFTagger, dict]:
             f"{DEFAULT_MODEL} with `{TRAIN_COMMAND}` (about 36 minutes on one core)"
         )
     model = BiLSTMCRFTagger.from_pretrained(directory)
-    info = {"model": "trained (recipes/conll2003_ner.py)", "model_dir": str(directory)}
+    info = {"model": "trained (seqlstm/recipes/conll2003_ner.py)", "model_dir": str(directory)}
     recorded = directory.parent / "results.json"
     if recorded.is_file():  # the recipe's own test score, to compare with test_entity_f1
         metrics = json.loads(recorded.read_text(encoding="utf-8")).get("metrics", {})

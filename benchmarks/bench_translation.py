@@ -9,9 +9,9 @@ length limit (2 x source + 10 subwords), far longer than real translations. The 
 benchmark therefore uses a model of the recipe's cpu-preset size trained for a few minutes,
 whose outputs have about the length of the references (reported as `mean_output_words`
 next to `mean_reference_words`): the model in runs/bench_translation/model if it is there,
-else one trained now by recipes/multi30k_translation.py (`--preset cpu`, one epoch, about
-five minutes on two idle cores) and saved there for the next run. --quick uses a tiny random
-model on a few sentences and only checks that everything runs.
+else one trained now by the translation recipe (`seqlstm train translation --config cpu`, one
+epoch, about five minutes on two idle cores) and saved there for the next run. --quick uses a
+tiny random model on a few sentences and only checks that everything runs.
 
 Each setting is timed after one untimed warm-up batch; batch-64 timings are the best of two
 runs. The full benchmark runs at one and at two intra-op threads (`_t1`, `_t2` keys): on an
@@ -115,7 +115,7 @@ def _mean_words(texts: list[str]) -> float:
 def _trained_model() -> tuple[Seq2SeqLSTM, dict]:
     """The cpu-preset-size model of RUN_DIR, trained now if it is not there yet."""
     if not (RUN_DIR / "model").is_dir():
-        from recipes import multi30k_translation as recipe
+        from seqlstm.recipes import multi30k_translation as recipe
 
         recipe.main(
             ["--preset", "cpu", "--data-dir", str(DATA), "--out", str(RUN_DIR)]
@@ -126,7 +126,7 @@ def _trained_model() -> tuple[Seq2SeqLSTM, dict]:
     config = recorded["config"]
     return model, {
         "model": (
-            f"recipes/multi30k_translation.py, {config['encoder_hidden_size']}/"
+            f"seqlstm/recipes/multi30k_translation.py, {config['encoder_hidden_size']}/"
             f"{config['decoder_hidden_size']} hidden, trained for {_budget(config)}"
         ),
         "model_dir": str((RUN_DIR / "model").relative_to(ROOT)),

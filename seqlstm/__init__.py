@@ -17,6 +17,7 @@ _EXPORTS = {
     "TrainerConfig": "seqlstm.training",
     "StepOutput": "seqlstm.tasks.base",
     "PretrainedModel": "seqlstm.pretrained",
+    "push_to_hub": "seqlstm.model_hub",
     "BiLSTMCRFTagger": "seqlstm.tasks.tagging.tagger",
     "TaggerConfig": "seqlstm.tasks.tagging.tagger",
     "Seq2SeqLSTM": "seqlstm.tasks.translation.translator",

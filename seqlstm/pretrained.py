@@ -12,13 +12,24 @@ the weights are the whole model. A model directory holds
     vocab/NAME.json      Vocabulary.save, for each vocabulary the model was given
 
 Saving writes everything into a temporary sibling directory and renames it into place, so
-a crash never leaves a half-written model where a complete one was. Loading checks the files,
-the class name and the config, rebuilds the model and copies the weights in strictly; any
-problem is a CheckpointError that names the file and what does not match.
+a crash never leaves a half-written model where a complete one was.
+
+Loading treats the directory as untrusted input and allocates nothing before it has checked
+it: each file is read only if it is a regular file within a size limit, and the config's
+values are checked against the type hints of its dataclass (seqlstm.model_directory_checks);
+the tokenizer flag and the vocabularies against the constructor's signature; the model is then
+planned on the meta device and its tensors compared with the weights file's header, so every
+size that shapes a tensor is bounded by the file itself (seqlstm.weights_file_checks). Only
+then is the model built and the weights copied in - strictly, each finite. Any problem is a
+CheckpointError that names the file, the key or tensor, and what was expected.
 
 int8: `from_pretrained(directory, quantize="int8")` quantizes the loaded float model
 (seqlstm.quantization: dynamic int8 LSTM and Linear layers, CPU only). A model directory
 always holds the float weights; a quantized model is not saved (see `save_pretrained`).
+
+The hub: `from_pretrained("owner/name")` downloads a model directory's files from the Hugging
+Face hub (or reads them from its cache) and loads them the same way; `model.push_to_hub(
+"owner/name")` uploads one with a model card (seqlstm.model_hub, seqlstm.model_card).
 """
 
 from __future__ import annotations
@@ -27,8 +38,7 @@ import dataclasses
 import itertools
 import json
 import os
-import types
-import typing
+import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -40,9 +50,29 @@ from torch import nn
 
 from seqlstm.atomic_files import refuse_foreign_directory, staged_directory
 from seqlstm.errors import CheckpointError
+from seqlstm.model_directory_checks import (
+    MAX_CONFIG_BYTES,
+    check_config_values,
+    check_model_inputs,
+    read_json,
+)
+from seqlstm.model_hub import push_to_hub, resolve_model_directory
 from seqlstm.quantization import check_quantization, is_quantized, quantize_int8
 from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.text.vocabulary import Vocabulary
+from seqlstm.weights_file_checks import (
+    PlanTooLarge,
+    TensorInfo,
+    TensorProblem,
+    build_budget,
+    check_finite,
+    config_keys_shaping,
+    keys_beyond_tensors,
+    planned_tensors,
+    read_tensor_infos,
+    tensor_info,
+    tensor_problems,
+)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -105,6 +135,11 @@ class PretrainedModel(nn.Module):
             return tensor.device
         return torch.device("cpu")
 
+    def check_loaded_weights(self, path: Path) -> None:
+        """Called by `from_pretrained` once the weights of ``path`` are in: a model whose
+        saved tensors must agree with its config beyond their shapes (an index buffer)
+        raises CheckpointError naming ``path`` here. The base class has nothing to check."""
+
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
         """Write the model directory (replacing an older model there); returns its path.
 
@@ -147,14 +182,52 @@ class PretrainedModel(nn.Module):
                 vocabulary.save(staging / VOCAB_DIR / f"{name}.json")
         return directory
 
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool = False,
+        token: str | None = None,
+        commit_message: str | None = None,
+        revision: str | None = None,
+    ) -> str:
+        """Save the model to a temporary directory and upload it to hub repo `repo_id` with a
+        model card; returns the commit's URL. See `seqlstm.model_hub.push_to_hub`, which
+        pushes a saved directory - from a recipe run's OUT/model its card also has the run's
+        data, metrics and command; from here it has what config.json holds.
+        """
+        with tempfile.TemporaryDirectory(prefix="seqlstm-save-") as staging:
+            directory = self.save_pretrained(Path(staging) / "model")
+            return push_to_hub(
+                directory,
+                repo_id,
+                private=private,
+                token=token,
+                commit_message=commit_message,
+                revision=revision,
+            )
+
     @classmethod
     def from_pretrained(
         cls: type[M],
         directory: str | os.PathLike,
         map_location: str | torch.device = "cpu",
         quantize: str | None = None,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        token: str | bool | None = None,
     ) -> M:
         """Rebuild a model saved by `save_pretrained`, on `map_location`, in eval mode.
+
+        `directory` is a model directory or a Hugging Face hub repo id ("owner/name"), read
+        by the rule of `seqlstm.data.load`: an existing path wins; a missing one that looks
+        local (absolute, "./", "~", more than one "/") is a missing directory; anything else
+        is downloaded - config.json, model.safetensors, tokenizer/, vocab/*.json only, never
+        a pickle - at `revision` into the hub cache (`cache_dir`), with `token` for private
+        repos (seqlstm.model_hub). Offline (HF_HUB_OFFLINE, or no answer from the hub within
+        2 s) only the cache is read, and without a cached copy the CheckpointError says so
+        at once.
 
         quantize="int8": with its LSTM and Linear layers dynamically quantized to int8
         (seqlstm.quantization), for faster inference on the CPU; the model is then for
@@ -163,11 +236,14 @@ class PretrainedModel(nn.Module):
         torch has no quantized engine.
         """
         check_quantization(quantize, map_location)
-        directory = Path(directory)
+        directory = resolve_model_directory(
+            directory, revision=revision, cache_dir=cache_dir, token=token
+        )
         if not directory.is_dir():
             raise CheckpointError(f"{directory}: no such model directory")
         config_path = directory / CONFIG_FILE
-        header = _read_header(config_path) if config_path.is_file() else None
+        # exists, not is_file: a directory or FIFO named config.json is refused by name
+        header = _read_header(config_path) if config_path.exists() else None
         if header is not None and header["model_class"] != cls.__name__:
             raise CheckpointError(
                 f"{directory} holds a {header['model_class']}, not a {cls.__name__}"
@@ -175,6 +251,12 @@ class PretrainedModel(nn.Module):
         saved_vocabularies = header["vocabularies"] if header is not None else []
         # directories written before the "tokenizer" flag existed always have one
         has_tokenizer = header is None or header.get("tokenizer", True)
+        unknown = set(saved_vocabularies) - set(cls.vocabulary_names)
+        if unknown:
+            raise CheckpointError(
+                f"{config_path}: vocabularies {sorted(unknown)} are not used by {cls.__name__} "
+                f"(it takes {list(cls.vocabulary_names)})"
+            )
         expected = [CONFIG_FILE, WEIGHTS_FILE]
         if has_tokenizer:
             expected.append(TOKENIZER_DIR + "/")
@@ -182,20 +264,20 @@ class PretrainedModel(nn.Module):
         missing = [name for name in expected if not (directory / name).exists()]
         if missing:
             raise CheckpointError(f"{directory} is incomplete: missing {', '.join(missing)}")
-        unknown = set(saved_vocabularies) - set(cls.vocabulary_names)
-        if unknown:
-            raise CheckpointError(
-                f"{config_path}: vocabularies {sorted(unknown)} are not used by {cls.__name__} "
-                f"(it takes {list(cls.vocabulary_names)})"
-            )
+        check_model_inputs(cls, has_tokenizer, saved_vocabularies, config_path)
         config = _config_from_dict(cls.config_class, header["config"], config_path)
+        weights_path = directory / WEIGHTS_FILE
+        file_tensors = read_tensor_infos(weights_path)
         tokenizer = SubwordTokenizer.load(directory / TOKENIZER_DIR) if has_tokenizer else None
         vocabularies = {
             name: Vocabulary.load(directory / VOCAB_DIR / f"{name}.json")
             for name in saved_vocabularies
         }
+        # nothing is allocated before the planned model is known to fit the file
+        _check_plan(cls, config, tokenizer, vocabularies, file_tensors, config_path, weights_path)
         model = cls(config, tokenizer, **vocabularies).to(map_location)
-        _load_weights(model, directory / WEIGHTS_FILE, map_location)
+        _load_weights(model, weights_path, map_location)
+        model.check_loaded_weights(weights_path)
         model.eval()
         if quantize == "int8":
             quantize_int8(model)
@@ -203,10 +285,7 @@ class PretrainedModel(nn.Module):
 
 
 def _read_header(path: Path) -> dict[str, Any]:
-    try:
-        header = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: not valid JSON ({err})") from None
+    header = read_json(path, MAX_CONFIG_BYTES)
     if not (
         isinstance(header, dict)
         and isinstance(header.get("model_class"), str)
@@ -223,54 +302,110 @@ def _read_header(path: Path) -> dict[str, Any]:
 
 
 def _config_from_dict(config_class: type, values: dict[str, Any], path: Path) -> Any:
-    """The config dataclass from its JSON form; JSON lists go back to tuples where declared."""
+    """The config dataclass from its JSON form; JSON lists go back to tuples where declared.
+
+    A field the JSON lacks was saved before the field existed (or before its default
+    changed): it takes the value of the class's ``legacy_defaults`` (a ClassVar mapping, when
+    the class has one) - the value such a model was trained with - and only then the current
+    default. So changing a config default never changes a model saved before.
+    """
     fields = {field.name: field for field in dataclasses.fields(config_class)}
     unknown = values.keys() - fields.keys()
     if unknown:
         raise CheckpointError(
             f"{path}: config has fields {sorted(unknown)} that {config_class.__name__} lacks"
         )
-    hints = typing.get_type_hints(config_class)
-    values = {
-        name: tuple(value) if isinstance(value, list) and _is_tuple_type(hints[name]) else value
-        for name, value in values.items()
-    }
+    legacy = getattr(config_class, "legacy_defaults", {})
+    values = {**{name: legacy[name] for name in legacy.keys() - values.keys()}, **values}
+    values = check_config_values(config_class, values, path)
     try:
         return config_class(**values)
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: not a valid {config_class.__name__} ({err})") from None
 
 
-def _is_tuple_type(hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_is_tuple_type(arg) for arg in typing.get_args(hint))
-    return hint is tuple or origin is tuple
+def _check_plan(
+    cls: type[PretrainedModel],
+    config: Any,
+    tokenizer: SubwordTokenizer | None,
+    vocabularies: dict[str, Vocabulary],
+    file_tensors: dict[str, TensorInfo],
+    config_path: Path,
+    weights_path: Path,
+) -> None:
+    """CheckpointError unless the model that config, tokenizer and vocabularies describe has
+    the tensors of the weights file, found by planning it on the meta device within its
+    budget of work (seqlstm.weights_file_checks); the message names the tensors and the
+    config keys that shape them. A model whose constructor cannot run on the meta device
+    (it reads a tensor's values) is not planned: its weights are compared once it is built.
+    """
+    budget = build_budget(file_tensors)
+
+    def plan(variant: Any) -> list:
+        return planned_tensors(lambda: cls(variant, tokenizer, **vocabularies), budget)
+
+    try:
+        planned = plan(config)
+    except PlanTooLarge as err:
+        # varying keys costs a plan each: quick where the registrations ran out, not the calls
+        keys = (
+            config_keys_shaping(config, plan, set(), None)
+            if err.registrations
+            else keys_beyond_tensors(config, file_tensors)
+        )
+        raise CheckpointError(
+            f"{config_path}: the {cls.__name__} this config and its vocabularies describe does "
+            f"not fit {weights_path.name} ({len(file_tensors)} tensors): building it would "
+            f"take {err}" + (f"; the keys that make it so: {', '.join(keys)}" if keys else "")
+        ) from None
+    except Exception as err:
+        if isinstance(err, NotImplementedError) or (
+            isinstance(err, RuntimeError) and "meta" in str(err).lower()
+        ):
+            return
+        raise CheckpointError(
+            f"{config_path}: no {cls.__name__} can be built from this config, tokenizer and "
+            f"vocabularies ({type(err).__name__}: {err})"
+        ) from None
+    problems = tensor_problems(planned, file_tensors)
+    if problems:
+        names = {name for problem in problems for name in problem.names}
+        keys = config_keys_shaping(config, plan, names, planned)
+        shaped_by = f" (config keys that shape these tensors: {', '.join(keys)})" if keys else ""
+        raise CheckpointError(
+            f"{weights_path} does not fit the {cls.__name__} of {config_path.name}{shaped_by}:"
+            "\n  " + _listed(problems)
+        )
 
 
 def _load_weights(model: nn.Module, path: Path, map_location: str | torch.device) -> None:
-    """Copy the file's tensors into the model's, in place, so tied parameters stay tied."""
+    """Copy the file's tensors into the model's, in place, so tied parameters stay tied;
+    CheckpointError for a tensor of another name, shape or dtype, or one that is not finite."""
     try:
         # a safetensors file is a JSON header plus raw bytes: loading it runs no code
         saved = load_file(path, device=str(map_location))
     except (SafetensorError, OSError) as err:
         raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
     own = model.state_dict()
-    problems = [f"unexpected tensor {name!r}" for name in sorted(saved.keys() - own.keys())]
-    for names in _alias_groups(own):
-        if not any(name in saved for name in names):
-            problems.append(f"missing tensor {' = '.join(repr(name) for name in names)}")
-    for name in sorted(saved.keys() & own.keys()):
-        if saved[name].shape != own[name].shape:
-            problems.append(
-                f"{name!r} has shape {tuple(saved[name].shape)} in the file but "
-                f"{tuple(own[name].shape)} in the model"
-            )
+    # checked again on the tensors read: the file may have changed since its header was read
+    problems = tensor_problems(
+        [[(name, tensor_info(own[name])) for name in names] for names in _alias_groups(own)],
+        {name: tensor_info(tensor) for name, tensor in saved.items()},
+    )
     if problems:
         raise CheckpointError(
-            f"{path} does not fit {type(model).__name__}:\n  " + "\n  ".join(problems)
+            f"{path} does not fit {type(model).__name__}:\n  " + _listed(problems)
         )
+    check_finite(saved, path)
     model.load_state_dict(saved, strict=False)
+
+
+def _listed(problems: list[TensorProblem], shown: int = 20) -> str:
+    """The problems, one a line, the first ``shown`` of them (a message stays readable)."""
+    lines = [problem.text for problem in problems[:shown]]
+    if len(problems) > shown:
+        lines.append(f"... and {len(problems) - shown} more")
+    return "\n  ".join(lines)
 
 
 def _tensors_to_save(model: nn.Module) -> dict[str, torch.Tensor]:

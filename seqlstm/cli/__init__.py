@@ -17,12 +17,21 @@ from pathlib import Path
 from seqlstm.cli import (
     export_commands,
     generate_commands,
+    hub_commands,
     serve_commands,
     tag_commands,
     tokenizer_commands,
+    train_commands,
     translate_commands,
 )
-from seqlstm.cli.command import Command, Evaluation, add_int8_argument
+from seqlstm.cli.command import (
+    Command,
+    Evaluation,
+    add_int8_argument,
+    add_model_argument,
+    positive_int,
+)
+from seqlstm.cli.evaluation_data import add_dataset_arguments
 from seqlstm.errors import CheckpointError, DataError
 
 _TASK_MODULES = (
@@ -32,6 +41,8 @@ _TASK_MODULES = (
     translate_commands,
     export_commands,
     serve_commands,
+    train_commands,
+    hub_commands,
 )
 
 EVALUATIONS: list[Evaluation] = [
@@ -43,9 +54,10 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--task", required=True, choices=[e.task for e in EVALUATIONS], help="what to evaluate"
     )
-    parser.add_argument("--model", type=Path, required=True, metavar="DIR", help="model directory")
+    add_model_argument(parser)
     parser.add_argument("--data", type=Path, metavar="FILE", help="evaluation data")
-    parser.add_argument("--batch-size", type=int, default=64, help="(default: 64)")
+    add_dataset_arguments(parser)
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="(default: 64)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     add_int8_argument(parser)
     for evaluation in EVALUATIONS:

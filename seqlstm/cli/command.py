@@ -1,6 +1,7 @@
 """What a subcommand of the `seqlstm` console script is; task modules import it from here."""
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,19 +35,43 @@ class Evaluation:
     run: Callable[[argparse.Namespace], None]
 
 
-def at_least(minimum: float, kind: type) -> Callable[[str], float]:
-    """An argparse type: a number of `kind` (int or float) that is >= minimum."""
+# The most tokens a generation may add (`--max-new-tokens` of generate and serve): the
+# language model's own MAX_NEW_TOKENS, written out so that `seqlstm --help` does not import
+# torch (tests/cli/test_generate_commands.py checks that the two are equal).
+MAX_NEW_TOKENS = 65_536
+
+
+def at_least(minimum: float, kind: type, maximum: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a finite number of `kind` (int or float) that is >= minimum (and
+    <= maximum, if given)."""
 
     def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {text}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be <= {maximum}, got {text}")
         return value
 
     return parse
+
+
+def positive_int(text: str) -> int:
+    """The argparse type of counts such as ``--batch-size``: a whole number, at least 1, so
+    that 0 or -3 is a usage error (exit status 2) before anything is loaded, in every command
+    alike, never a traceback or a silent clamp."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def add_int8_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -60,13 +85,44 @@ def add_int8_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
     )
 
 
+# metavar and help of the --model option of the commands that load a model
+MODEL_METAVAR = "DIR|OWNER/NAME"
+MODEL_HELP = "model directory, or a Hugging Face hub repo id (owner/name)"
+
+
+def model_location(text: str) -> str:
+    """The argparse type of ``--model``: the text as typed. Not a Path, which drops a leading
+    ``./`` - and ``./owner/name`` is a local path, where ``owner/name`` is a hub id
+    (seqlstm.hub_connection.looks_local)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a model directory or a hub repo id")
+    return text
+
+
+def add_model_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The ``--model DIR|OWNER/NAME`` option of the commands that load a model."""
+    parser.add_argument(
+        "--model", type=model_location, required=True, metavar=MODEL_METAVAR, help=MODEL_HELP
+    )
+
+
+def model_directory(source: str | Path) -> Path:
+    """The local model directory of ``--model``: the path itself, or the hub repo's files
+    downloaded (or read from the cache) as ``from_pretrained`` does (seqlstm.model_hub), for
+    the commands that read config.json before loading."""
+    from seqlstm.model_hub import resolve_model_directory
+
+    return resolve_model_directory(source)
+
+
 def load_model(
-    model_class: type, directory: Path, device: str, int8: bool = False
+    model_class: type, directory: str | Path, device: str, int8: bool = False
 ):  # -> a PretrainedModel
     """``model_class.from_pretrained(directory)`` on ``device`` (auto, cpu or cuda), with
-    ``int8`` quantized (seqlstm.quantization). A device that is not there, or int8 on CUDA or
-    without a quantized engine, is a DataError, so the command prints a message, not a
-    traceback.
+    ``int8`` quantized (seqlstm.quantization). ``directory`` may be a hub repo id
+    (``owner/name``), downloaded as ``from_pretrained`` does. A device that is not there, or
+    int8 on CUDA or without a quantized engine, is a DataError, so the command prints a
+    message, not a traceback.
 
     The caller imports ``model_class`` inside its command, which keeps torch out of
     ``seqlstm --help``.
@@ -89,13 +145,21 @@ def load_model(
 def input_lines(path: Path | None) -> list[tuple[int, str]]:
     """(line number, line without its ending) of FILE, or of stdin when no FILE is given.
 
-    Bad UTF-8 is a DataError naming the line and byte, as for files (seqlstm.data.readers).
+    Read as seqlstm.data.readers reads files: ``\\n``, ``\\r\\n`` and a lone ``\\r`` end a
+    line, a UTF-8 BOM is dropped, and bad UTF-8, a NUL byte or UTF-16 text is a DataError
+    naming the line (``<stdin>:LINE`` for stdin). Blank lines are kept: the command decides
+    what they mean.
     """
     from seqlstm.data.readers import decode_lines, iter_lines
 
     if path is not None:
         return list(iter_lines(path))
-    # sys.stdin may be a text stream without bytes underneath (tests, notebooks)
+    # sys.stdin may be a text stream without bytes underneath (tests, notebooks); a lone
+    # surrogate in it becomes bytes that are not UTF-8, hence a DataError, not a traceback
     stream = getattr(sys.stdin, "buffer", None)
-    raw_lines = iter(stream) if stream is not None else (s.encode("utf-8") for s in sys.stdin)
+    raw_lines = (
+        iter(stream)
+        if stream is not None
+        else (s.encode("utf-8", "surrogatepass") for s in sys.stdin)
+    )
     return list(decode_lines(raw_lines, "<stdin>"))

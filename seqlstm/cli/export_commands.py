@@ -10,14 +10,15 @@ loops over one-step graphs, which one ONNX graph would not hold.
 """
 
 import argparse
-import json
 from pathlib import Path
 
-from seqlstm.cli.command import Command
+from seqlstm.cli.command import Command, add_model_argument, model_directory
+from seqlstm.errors import CheckpointError
+from seqlstm.model_directory_checks import MAX_CONFIG_BYTES, read_json
 
 
 def _export_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, required=True, metavar="DIR", help="model directory")
+    add_model_argument(parser)
     parser.add_argument(
         "--format", choices=("onnx",), required=True, help="onnx: for onnxruntime (opset 18)"
     )
@@ -29,11 +30,12 @@ def _export(args: argparse.Namespace) -> None:
     from seqlstm.onnx_tagger.export import NotExportedError, export_onnx
     from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger
 
-    saved = _saved_model_class(args.model)
+    model = model_directory(args.model)  # a hub id: its files downloaded (or cached)
+    saved = _saved_model_class(model)
     if saved not in (None, BiLSTMCRFTagger.__name__):
         # said before loading a model that cannot be exported
         raise NotExportedError(saved, str(args.model))
-    directory = export_onnx(BiLSTMCRFTagger.from_pretrained(args.model), args.out)
+    directory = export_onnx(BiLSTMCRFTagger.from_pretrained(model), args.out)
     header = read_header(directory)
     check = header.export_check
     print(
@@ -46,9 +48,9 @@ def _export(args: argparse.Namespace) -> None:
 def _saved_model_class(directory: Path) -> str | None:
     """The model class a model directory's config.json names; None where it cannot be read
     (from_pretrained then says what is wrong with the directory)."""
-    try:
-        header = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    try:  # bounded: a FIFO or /dev/zero named config.json is no hang
+        header = read_json(directory / "config.json", MAX_CONFIG_BYTES)
+    except CheckpointError:
         return None
     name = header.get("model_class") if isinstance(header, dict) else None
     return name if isinstance(name, str) else None

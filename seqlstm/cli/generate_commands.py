@@ -2,6 +2,8 @@
 
     seqlstm generate --model runs/tinyshakespeare_char_lm/model --prompt "ROMEO:" --seed 0
     seqlstm evaluate --task lm --model runs/wikitext2_lm/model --data wiki.test.raw
+    seqlstm evaluate --task lm --model runs/wikitext2_lm/model --dataset Salesforce/wikitext \\
+        --config wikitext-2-raw-v1 --split test
 
 Text is read and written line by line, as the models are trained (`LSTMLanguageModel.encode`
 frames each line as `BOS line EOS`): a line ends with EOS, which `generate` prints as a
@@ -16,14 +18,25 @@ names such characters in a warning on stderr.
 """
 
 import argparse
+import re
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from seqlstm.cli.command import Command, Evaluation, add_int8_argument, at_least, load_model
+from seqlstm.cli.command import (
+    MAX_NEW_TOKENS,
+    Command,
+    Evaluation,
+    add_int8_argument,
+    add_model_argument,
+    at_least,
+    load_model,
+)
+from seqlstm.cli.evaluation_data import DEFAULT_SPLIT, dataset_split
 
 if TYPE_CHECKING:
     from seqlstm.text.tokenizer import SubwordTokenizer
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def _probability(text: str) -> float:
@@ -34,10 +47,14 @@ def _probability(text: str) -> float:
 
 
 def _generate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, required=True, metavar="DIR", help="model directory")
+    add_model_argument(parser)
     parser.add_argument("--prompt", default="", help="text to continue (default: start afresh)")
     parser.add_argument(
-        "--max-new-tokens", type=at_least(0, int), default=200, metavar="N", help="(default: 200)"
+        "--max-new-tokens",
+        type=at_least(0, int, MAX_NEW_TOKENS),
+        default=200,
+        metavar="N",
+        help=f"at most {MAX_NEW_TOKENS:,} (default: 200)",
     )
     parser.add_argument(
         "--temperature",
@@ -91,8 +108,14 @@ def unknown_characters(tokenizer: "SubwordTokenizer", text: str) -> list[str]:
 
 
 def _evaluate_arguments(group: argparse._ArgumentGroup) -> None:
+    group.description = (
+        "--data FILE: UTF-8 text, one text a line; or --dataset: the lines of its text column"
+    )
     group.add_argument(
         "--bptt", type=at_least(1, int), default=70, help="window length in tokens (default: 70)"
+    )
+    group.add_argument(
+        "--text-column", metavar="C", help="the column of text of --dataset (default: text)"
     )
 
 
@@ -101,14 +124,28 @@ def _evaluate(args: argparse.Namespace) -> None:
     from seqlstm.errors import DataError
     from seqlstm.tasks.language_modeling.language_model import LSTMLanguageModel
 
-    if args.data is None:
-        raise DataError("evaluate --task lm needs --data FILE (UTF-8 text, one line per line)")
-    lines = [line for _, line in iter_lines(args.data)]
+    if args.data is None and args.dataset is None:
+        raise DataError(
+            "evaluate --task lm needs --data FILE (UTF-8 text, one line per line) or --dataset "
+            "ID_OR_PATH"
+        )
+    if args.data is not None and args.text_column is not None:
+        raise DataError("--text-column is for --dataset")
+    split = dataset_split(args, "text", text_column=args.text_column)
+    if split is not None:
+        # the lines of every row, as --data reads a file: a row of a whole text (a text file,
+        # Tiny Shakespeare) gives its lines, a row of a line (wikitext) that line
+        lines = [line for text in split["text"][:] for line in text_lines(text)]
+        where = f"{args.dataset} ({args.split or DEFAULT_SPLIT} split)"
+    else:
+        lines = [line for _, line in iter_lines(args.data)]
+        where = str(args.data)
     if not lines:
-        raise DataError(f"{args.data}: the file is empty; there is no text to evaluate")
+        empty = "the file is empty" if split is None else "the split is empty"
+        raise DataError(f"{where}: {empty}; there is no text to evaluate")
     model = load_model(LSTMLanguageModel, args.model, args.device, args.int8)
     metrics = model.evaluate(lines, batch_size=args.batch_size, bptt=args.bptt)
-    print(f"{args.data}: {len(lines)} lines")
+    print(f"{where}: {len(lines)} lines")
     print(f"nll                 {metrics['nll']:.4f}  nats per token ({metrics['tokens']} tokens)")
     print(f"perplexity          {metrics['perplexity']:.4f}")
     characters = f"({metrics['characters']} characters, a newline per line)"
@@ -116,6 +153,16 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(f"nats_per_character  {metrics['nats_per_character']:.4f}")
     words = f"({metrics['words']} words, an end of line per line)"
     print(f"word_perplexity     {metrics['word_perplexity']:.4f}  {words}")
+
+
+def text_lines(text: str) -> list[str]:
+    """The lines of a text as a file's lines are read (seqlstm.data.readers.iter_lines): cut
+    at ``\n``, ``\r\n`` or a lone ``\r``, without their endings; a last line break ends a
+    line, not a new one, and an empty text is one empty line."""
+    lines = _LINE_BREAK.split(text)
+    if len(lines) > 1 and not lines[-1]:
+        lines.pop()
+    return lines
 
 
 COMMANDS = [

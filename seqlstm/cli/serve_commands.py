@@ -15,12 +15,22 @@ Needs the ``serve`` extra: ``pip install "seqlstm[serve]"`` (FastAPI and uvicorn
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from seqlstm.cli.command import Command, add_int8_argument, at_least, load_model
+from seqlstm.cli.command import (
+    MAX_NEW_TOKENS,
+    MODEL_HELP,
+    MODEL_METAVAR,
+    Command,
+    add_int8_argument,
+    at_least,
+    load_model,
+    model_directory,
+    model_location,
+)
 from seqlstm.errors import CheckpointError, DataError
+from seqlstm.model_directory_checks import MAX_CONFIG_BYTES, read_json
 
 # tasks by the model class in a model directory's config.json (as seqlstm.serving serves them)
 _TASKS = {"BiLSTMCRFTagger": "tag", "Seq2SeqLSTM": "translate", "LSTMLanguageModel": "generate"}
@@ -32,11 +42,11 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     # `seqlstm --help` does without (tests/cli/test_serve_commands.py checks they agree)
     parser.add_argument(
         "--model",
-        type=Path,
+        type=model_location,
         action="append",
         required=True,
-        metavar="DIR",
-        help="a model directory to serve (repeat for a model of another task)",
+        metavar=MODEL_METAVAR,
+        help=f"{MODEL_HELP} to serve (repeat for a model of another task)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="(default: 127.0.0.1, loopback)")
     parser.add_argument("--port", type=at_least(0, int), default=8000, help="(default: 8000)")
@@ -94,7 +104,7 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     limits.add_argument(
         "--max-new-tokens",
-        type=at_least(1, int),
+        type=at_least(1, int, MAX_NEW_TOKENS),
         default=1000,
         metavar="N",
         help="max_new_tokens of a generation (default: 1000)",
@@ -122,7 +132,8 @@ def _serve(args: argparse.Namespace) -> None:
     from seqlstm.tasks.translation.translator import Seq2SeqLSTM
 
     classes = {c.__name__: c for c in (BiLSTMCRFTagger, Seq2SeqLSTM, LSTMLanguageModel)}
-    found = [(directory, _model_class(directory)) for directory in args.model]
+    # hub ids: their files downloaded (or read from the cache) first
+    found = [(directory, _model_class(directory)) for directory in map(model_directory, args.model)]
     by_task: dict[str, Path] = {}
     for directory, name in found:
         task = _TASKS[name]
@@ -159,12 +170,12 @@ def _serve(args: argparse.Namespace) -> None:
 def _model_class(directory: Path) -> str:
     """The model class named in the directory's config.json, if seqlstm serve serves it."""
     path = directory / "config.json"
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"{directory}: not a model directory (no config.json)")
-    try:
-        name = json.loads(path.read_text(encoding="utf-8")).get("model_class")
-    except (OSError, ValueError, AttributeError) as err:
-        raise CheckpointError(f"{path}: expected a JSON object with model_class ({err})") from None
+    header = read_json(path, MAX_CONFIG_BYTES)  # bounded: a FIFO or /dev/zero is no hang
+    name = header.get("model_class") if isinstance(header, dict) else None
+    if not isinstance(name, str):
+        raise CheckpointError(f"{path}: expected a JSON object with model_class (a string)")
     if name not in _TASKS:
         served = ", ".join(f"{cls} (/{task})" for cls, task in _TASKS.items())
         raise DataError(f"{directory} holds a {name}, which seqlstm serve does not serve: {served}")

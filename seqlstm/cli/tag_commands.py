@@ -21,8 +21,17 @@ one document). The output then has one more blank line between documents (CoNLL)
 ``"document"`` index in every object (JSON lines: the document's place in the input,
 counting, in CoNLL input, the blocks read_conll counts, empty documents included).
 
-Both CoNLL readers split columns at spaces and tabs only, and a ``-DOCSTART-`` line right
-after a token line (no blank line between) is an error naming the line.
+Both CoNLL readers split columns at spaces and tabs only (``New\\xa0York`` is one token),
+and a ``-DOCSTART-`` line right after a token line (no blank line between) is an error
+naming the line.
+
+Awkward input is handled on purpose (seqlstm.data.readers has the rules for every reader):
+input that is empty or only blank lines gives empty sentences, or nothing with
+``--documents``; ``\\r\\n`` and a lone ``\\r`` end a line like ``\\n``; a UTF-8 BOM is
+dropped; a NUL byte, UTF-16 text (with or without a BOM) or bad UTF-8 is an error naming the
+line; U+2581 separates words like a space in text input, and a CoNLL token without a visible
+character (``\\xa0``, ``\\u2581``) is an error naming the line. An empty sentence always gets
+no tags. ``--batch-size`` must be at least 1 (a usage error, exit status 2, otherwise).
 
     seqlstm evaluate --task ner --model DIR --data FILE
 
@@ -30,6 +39,14 @@ scores the tagger on a CoNLL file (token in the first column, gold tag in the la
 prints conlleval's report: overall and per-type precision, recall and F1. When the file has
 ``-DOCSTART-`` lines, the sentences of each document are read together, as in ``tag
 --documents``; without, every sentence is read alone.
+
+    seqlstm evaluate --task ner --model DIR --dataset ID_OR_PATH [--split test]
+                     [--config NAME] [--tokens-column C] [--tags-column C]
+
+scores it on a split of a data set as `seqlstm.data.load` reads it - a Hugging Face hub id, a
+``save_to_disk`` folder, a directory of split files or one file (CoNLL, JSON lines, CSV/TSV,
+Parquet) - with its tags (ClassLabel ids read through the data set's own label names) in the
+model's scheme.
 """
 
 import argparse
@@ -39,7 +56,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seqlstm.cli.command import Command, Evaluation, add_int8_argument, input_lines, load_model
+from seqlstm.cli.command import (
+    Command,
+    Evaluation,
+    add_int8_argument,
+    add_model_argument,
+    input_lines,
+    load_model,
+    positive_int,
+)
+from seqlstm.cli.evaluation_data import DEFAULT_SPLIT, column_option, dataset_split
 from seqlstm.errors import DataError
 
 if TYPE_CHECKING:  # the tagger imports torch, which `seqlstm --help` does without
@@ -54,20 +80,19 @@ With --documents the input is documents:
 and a model trained with document context reads each sentence with its
 neighbours in the same document, never across documents. The output then has
 one blank line more between documents (conll) or a "document" index in every
-object (jsonl)."""
+object (jsonl).
 
-
-def _positive(text: str) -> int:
-    """The argparse type of --batch-size: a whole number, at least 1."""
-    if not text.strip().isdecimal() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return int(text)
+Input: UTF-8; \\n, \\r\\n and a lone \\r end a line; a UTF-8 BOM is dropped.
+Empty or blank-only input gives empty sentences (nothing with --documents), and
+an empty sentence gets no tags. A NUL byte, UTF-16 text, bad UTF-8 or a conll
+token without a visible character (a lone no-break space or U+2581) is an error
+naming the line; in text input U+2581 separates words like a space."""
 
 
 def _tag_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = _EPILOG
-    parser.add_argument("--model", type=Path, required=True, metavar="DIR", help="model directory")
+    add_model_argument(parser)
     parser.add_argument(
         "--input", type=Path, metavar="FILE", help="sentences to tag (default: stdin)"
     )
@@ -89,7 +114,12 @@ def _tag_arguments(parser: argparse.ArgumentParser) -> None:
         default="conll",
         help="conll: token and tag a line; jsonl: one JSON object a sentence (default: conll)",
     )
-    parser.add_argument("--batch-size", type=_positive, default=64, help="(default: 64)")
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=64,
+        help="sentences read at a time, at least 1 (default: 64)",
+    )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     add_int8_argument(parser)
 
@@ -188,10 +218,12 @@ def _conll_documents(
     """(index, sentences) of each document of CoNLL input, cut as read_conll cuts files:
     without ``documents`` one group of every sentence; with it, one group per document
     index (the whole input when it has no -DOCSTART- line)."""
-    from seqlstm.data.readers import conll_sentences
+    from seqlstm.data.readers import check_word, conll_sentences
 
     groups: dict[int, list[_Input]] = {}
     for s in conll_sentences(lines, source):
+        for number, fields in zip(s.numbers, s.fields, strict=True):
+            check_word(fields[0], f"{source}:{number}")  # the tagger could not read it
         # without documents (or without -DOCSTART- lines) all in group 0
         document = (s.document or 0) if documents else 0
         groups.setdefault(document, []).append(_Input([f[0] for f in s.fields], s.fields))
@@ -199,7 +231,11 @@ def _conll_documents(
 
 
 def _ner_arguments(group: argparse._ArgumentGroup) -> None:
-    group.description = "--data FILE: CoNLL, token first and gold tag last"
+    group.description = (
+        "--data FILE: CoNLL, token first and gold tag last; or --dataset: its tokens and tags "
+        "columns (tokens/words, tags/ner_tags/labels; ClassLabel ids read through the data "
+        "set's own label names)"
+    )
     group.add_argument(
         "--documents",
         choices=("auto", "marked", "whole-file", "none"),
@@ -208,7 +244,21 @@ def _ner_arguments(group: argparse._ArgumentGroup) -> None:
         "documents -DOCSTART- lines start (none: every sentence alone), 'whole-file' the file "
         "as one document (files in document order without -DOCSTART-, such as the shared "
         "CoNLL-2003 ones, as the NER recipe reads them), 'auto' marked if the file has "
-        "-DOCSTART- lines else whole-file, 'none' every sentence alone (default: marked)",
+        "-DOCSTART- lines else whole-file, 'none' every sentence alone (default: marked); for "
+        "--dataset the split stands for the file",
+    )
+    group.add_argument(
+        "--tokens-column",
+        type=column_option,
+        metavar="C",
+        help="the column of words of --dataset: a name, or a number (default: tokens or words)",
+    )
+    group.add_argument(
+        "--tags-column",
+        type=column_option,
+        metavar="C",
+        help="the column of gold tags of --dataset: a name, or a number (default: tags, "
+        "ner_tags or labels)",
     )
 
 
@@ -217,19 +267,36 @@ def _evaluate_ner(args: argparse.Namespace) -> None:
     from seqlstm.data.documents import mark_documents
     from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, UnknownLabelError
 
-    if args.data is None:
+    if args.data is None and args.dataset is None:
         raise DataError(
-            "evaluate --task ner needs --data FILE (CoNLL: token first, gold tag last column)"
+            "evaluate --task ner needs --data FILE (CoNLL: token first, gold tag last column) "
+            "or --dataset ID_OR_PATH"
         )
+    if args.data is not None and (args.tokens_column is not None or args.tags_column is not None):
+        raise DataError("--tokens-column and --tags-column are for --dataset")
     tagger = load_model(BiLSTMCRFTagger, args.model, args.device, args.int8)
+    split = dataset_split(
+        args,
+        "tagging",
+        tokens_column=args.tokens_column,
+        tags_column=args.tags_column,
+        scheme=tagger.config.scheme,
+    )
     # rows carry "document" when the file has -DOCSTART- lines; --documents decides
     rule = "whole-split" if args.documents == "whole-file" else args.documents
-    rows, _ = mark_documents(read_conll(args.data, scheme_to=tagger.config.scheme), rule)
+    if split is not None:
+        rows, _ = mark_documents(split.to_list(), rule)
+    else:
+        rows, _ = mark_documents(read_conll(args.data, scheme_to=tagger.config.scheme), rule)
     try:
         scores = tagger.entity_scores(rows, batch_size=args.batch_size)
     except UnknownLabelError as err:
-        number, line = _conll_line(args.data, err.sentence, err.position)
+        if split is not None:
+            raise DataError(
+                f"{args.dataset} ({args.split or DEFAULT_SPLIT} split), {err}"
+            ) from None
         known = ", ".join(tagger.entity_types)
+        number, line = _conll_line(args.data, err.sentence, err.position)
         raise DataError(
             f"{args.data}:{number}: {line.strip()!r}: its tag ({err.tag} in "
             f"{tagger.config.scheme}) has a label the model never saw in training; the model "
@@ -254,7 +321,7 @@ COMMANDS = [
 EVALUATIONS = [
     Evaluation(
         "ner",
-        "entity precision/recall/F1 (conlleval) of a tagger on a CoNLL file",
+        "entity precision/recall/F1 (conlleval) of a tagger on a CoNLL file or a data set",
         _ner_arguments,
         _evaluate_ner,
     ),

@@ -13,13 +13,30 @@ length-normalised log-probability the beam ranked them by.
 
 translates the line-aligned source file and prints sacreBLEU's BLEU and chrF of the output
 against the reference file (detokenized, cased, 13a), each with its signature.
+
+    seqlstm evaluate --task mt --model DIR --dataset ID_OR_PATH [--split test] [--config NAME]
+        [--languages SRC TGT]
+
+does the same on a split of a data set as `seqlstm.data.load` reads it (hub id, save_to_disk
+folder, {split}.{language} files, JSON lines/CSV/Parquet), with the columns of the model's
+languages or of ``--languages`` (language columns, or a ``translation`` column of
+``{language: sentence}``). Pairs with an empty side are left out, as ``load`` leaves them.
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-from seqlstm.cli.command import Command, Evaluation, add_int8_argument, input_lines, load_model
+from seqlstm.cli.command import (
+    Command,
+    Evaluation,
+    add_int8_argument,
+    add_model_argument,
+    input_lines,
+    load_model,
+    positive_int,
+)
+from seqlstm.cli.evaluation_data import dataset_split
 from seqlstm.errors import DataError
 
 
@@ -37,7 +54,7 @@ def _decoding_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGrou
 
 
 def _translate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, required=True, metavar="DIR", help="model directory")
+    add_model_argument(parser)
     parser.add_argument(
         "--input", type=Path, metavar="FILE", help="source sentences, one a line (default: stdin)"
     )
@@ -50,7 +67,7 @@ def _translate_arguments(parser: argparse.ArgumentParser) -> None:
         help="write the N best translations per sentence in Moses n-best format (default: 1)",
     )
     parser.add_argument(
-        "--batch-size", type=int, default=64, help="sentences per batch (default: 64)"
+        "--batch-size", type=positive_int, default=64, help="sentences per batch (default: 64)"
     )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     add_int8_argument(parser)
@@ -78,9 +95,20 @@ def _translate(args: argparse.Namespace) -> None:
 
 
 def _evaluate_arguments(group: argparse._ArgumentGroup) -> None:
+    group.description = (
+        "--src FILE --ref FILE: line-aligned sources and references; or --dataset: its "
+        "columns of the model's languages (or --languages), or its 'translation' column"
+    )
     group.add_argument("--src", type=Path, metavar="FILE", help="source sentences, one a line")
     group.add_argument(
         "--ref", type=Path, metavar="FILE", help="reference translations, line-aligned with --src"
+    )
+    group.add_argument(
+        "--languages",
+        nargs=2,
+        metavar=("SRC", "TGT"),
+        help="the language codes of the source and the target in --dataset (default: the "
+        "model's own, when it was trained with them)",
     )
     _decoding_arguments(group)
 
@@ -89,16 +117,34 @@ def _evaluate_mt(args: argparse.Namespace) -> None:
     from seqlstm.data import read_parallel
     from seqlstm.tasks.translation.translator import Seq2SeqLSTM
 
-    if args.src is None or args.ref is None:
+    if args.data is not None:
+        raise DataError(
+            "evaluate --task mt reads --src and --ref, or --dataset; --data is not used"
+        )
+    if args.dataset is not None and (args.src is not None or args.ref is not None):
+        raise DataError("give --src and --ref, or --dataset, not both")
+    if args.dataset is None and (args.src is None or args.ref is None):
         raise DataError(
             "evaluate --task mt needs --src FILE and --ref FILE (line-aligned source sentences "
-            "and reference translations)"
+            "and reference translations), or --dataset ID_OR_PATH"
         )
-    if args.data is not None:
-        raise DataError("evaluate --task mt reads --src and --ref; --data is not used")
+    if args.dataset is None and args.languages is not None:
+        raise DataError("--languages is for --dataset")
     _check_decoding(args.beam, args.batch_size, 1)
-    pairs = read_parallel(args.src, args.ref)  # DataError naming both files if misaligned
+    if args.dataset is None:
+        dataset_split(args, "translation")  # only checks that --split/--config are not given
+        pairs = read_parallel(args.src, args.ref)  # DataError naming both files if misaligned
     model = load_model(Seq2SeqLSTM, args.model, args.device, args.int8)
+    if args.dataset is not None:
+        config = model.config
+        source, target = args.languages or (config.source_language, config.target_language)
+        if source is None or target is None:
+            raise DataError(
+                "the model does not name its languages (it was trained without them): give "
+                "--languages SRC TGT, the codes of --dataset's source and target"
+            )
+        split = dataset_split(args, "translation", languages=(source, target))
+        pairs = list(zip(split[source][:], split[target][:], strict=True))
     scores = model.score(
         [{"source": src, "target": ref} for src, ref in pairs],
         beam_size=args.beam,

@@ -1,4 +1,6 @@
-"""Data: file readers, ``load`` (hub id or local files -> DatasetDict) and token-budget batches."""
+"""Data: file readers, ``load`` (hub id, local files or a ``datasets`` object -> DatasetDict in
+the columns the tasks read), the ``normalize_*`` functions behind it (a hub-shaped DatasetDict
+-> those columns) and token-budget batches."""
 
 from seqlstm.data.batching import (
     BucketedBatches,
@@ -6,7 +8,12 @@ from seqlstm.data.batching import (
     lengths_to_mask,
     pad_sequences,
 )
-from seqlstm.data.loading import load
+from seqlstm.data.loading import (
+    load,
+    normalize_tagging_dataset,
+    normalize_text_dataset,
+    normalize_translation_dataset,
+)
 from seqlstm.data.readers import read_conll, read_parallel, read_text
 
 __all__ = [
@@ -14,6 +21,9 @@ __all__ = [
     "TokenBudgetBatchSampler",
     "lengths_to_mask",
     "load",
+    "normalize_tagging_dataset",
+    "normalize_text_dataset",
+    "normalize_translation_dataset",
     "pad_sequences",
     "read_conll",
     "read_parallel",

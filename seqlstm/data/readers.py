@@ -2,7 +2,26 @@
 
 Every reader streams its file line by line as UTF-8 and reports a problem as a DataError
 naming the file and the 1-based line number, so a bad byte in line 180,000 of a corpus is
-found without a traceback through a decoder.
+found without a traceback through a decoder. What every reader (and ``seqlstm tag``,
+``translate`` and ``evaluate``, which read stdin the same way) does with awkward input:
+
+- Line ends: ``\\n``, ``\\r\\n`` and a lone ``\\r`` (old Mac files; Python's universal
+  newlines) each end a line, in every format, and line numbers count them all. Other Unicode
+  line breaks (U+2028, U+2029, U+0085, form feed) are characters inside a line, so a stray
+  one in a sentence cannot shift the alignment of parallel files.
+- Byte-order marks: a UTF-8 BOM at the start of the file is dropped. A UTF-16 or UTF-32 BOM
+  is a DataError saying so: convert the file to UTF-8 (``iconv -f UTF-16 -t UTF-8``).
+- NUL bytes: a DataError naming the line and column; no text file has one. When two or more
+  NULs fill a quarter or more of the line, the message says the file looks like UTF-16 (or
+  UTF-32) text without a BOM, which is what such a file usually is, and how to convert it.
+- Invalid UTF-8: a DataError naming the line, the byte and its column.
+- Blank lines (empty or only whitespace) are returned as they are; what they mean is the
+  format's: in CoNLL they end a sentence, in parallel files they are pairs with an empty
+  side (kept by :func:`read_parallel`, left out by ``seqlstm.data.load``), in text files
+  they are empty lines. A CoNLL file without any sentence, parallel files without any pair
+  of non-blank lines, or a CoNLL token that has no visible character (``\\xa0``, ``\\u2581``,
+  which the subword tokenizer's normalisation turns into nothing) are DataErrors naming the
+  file (and the line).
 """
 
 import logging
@@ -16,6 +35,7 @@ from typing import Any
 
 from seqlstm.errors import DataError
 from seqlstm.text.tag_schemes import SCHEMES, convert_tags, detect_scheme, split_tag
+from seqlstm.text.tokenizer import normalize
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +45,10 @@ _COLUMN_SEPARATOR = re.compile(r"[ \t]+")
 def iter_lines(path: str | PathLike, *, keepends: bool = False) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, line)`` for every line of a UTF-8 file, numbers starting at 1.
 
-    Lines end only at ``\\n`` (like ``wc -l``; a ``\\r`` before it goes with it), so a stray
-    U+2028 inside a sentence cannot shift the alignment of parallel files. A byte-order mark
-    at the start is dropped. Without ``keepends`` the line ending is removed.
+    Lines end at ``\\n``, ``\\r\\n`` or a lone ``\\r``, and nowhere else (not at U+2028); a
+    UTF-8 byte-order mark at the start is dropped; NUL bytes, UTF-16/32 text and invalid UTF-8
+    are DataErrors naming the line (see the module docstring). Without ``keepends`` the line
+    ending is removed.
     """
     path = Path(path)
     if not path.is_file():
@@ -39,21 +60,61 @@ def iter_lines(path: str | PathLike, *, keepends: bool = False) -> Iterator[tupl
 def decode_lines(
     raw_lines: Iterable[bytes], source: str, *, keepends: bool = False
 ) -> Iterator[tuple[int, str]]:
-    """``(line_number, line)`` of lines read as bytes (a file's, stdin's), as `iter_lines`
-    describes; a line that is not UTF-8 is a DataError naming ``source``, line and byte."""
-    for number, raw in enumerate(raw_lines, start=1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DataError(
-                f"{source}:{number}: not valid UTF-8 (byte {raw[exc.start]:#04x} at column "
-                f"{exc.start + 1}); re-encode it as UTF-8"
-            ) from None
-        if number == 1:
-            line = line.removeprefix("\ufeff")
-        if not keepends:
-            line = line.removesuffix("\n").removesuffix("\r")
-        yield number, line
+    """``(line_number, line)`` of lines read as bytes (a file's, stdin's, each ending at
+    ``\\n``), as `iter_lines` describes: a lone ``\\r`` inside one ends a line too. A line
+    with a NUL byte or bad UTF-8 is a DataError naming ``source``, the line and the byte."""
+    number = 0
+    for raw in raw_lines:
+        # a lone CR ends a line; UTF-8 has no 0x0D inside a multi-byte character
+        pieces = _LONE_CR.split(raw) if b"\r" in raw else (raw,)
+        for piece in pieces:
+            if not piece:
+                continue  # after a lone CR that ends the file (or the \n-line)
+            number += 1
+            if number == 1 and piece.startswith(_UTF16_BOMS):
+                raise DataError(
+                    f"{source}:1: starts with a UTF-16 byte-order mark ({piece[:2].hex(' ')}): "
+                    "this is UTF-16 or UTF-32 text; convert it to UTF-8 (e.g. iconv -f UTF-16 -t "
+                    "UTF-8 FILE > FILE.utf8)"
+                )
+            if b"\0" in piece:
+                raise DataError(_nul_message(piece, source, number))
+            try:
+                line = piece.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{source}:{number}: not valid UTF-8 (byte {piece[exc.start]:#04x} at column "
+                    f"{exc.start + 1}); re-encode it as UTF-8"
+                ) from None
+            if number == 1:
+                line = line.removeprefix("\ufeff")
+            if not keepends:
+                line = line.removesuffix("\n").removesuffix("\r")
+            yield number, line
+
+
+# a CR not followed by LF, kept at the end of the line it ends (split by a lookbehind)
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _nul_message(piece: bytes, source: str, number: int) -> str:
+    """The DataError message for a line (bytes) with a NUL byte: UTF-16 or UTF-32 text
+    without a BOM when NULs are two or more and a quarter of its bytes or more (ASCII in
+    UTF-16 is half NULs), else simply not text."""
+    text = piece.rstrip(b"\r\n")
+    nuls = text.count(b"\0")
+    if nuls > 1 and nuls * 4 >= len(text):
+        return (
+            f"{source}:{number}: {nuls} of its {len(text)} bytes are NUL: this looks like "
+            "UTF-16 (or UTF-32) text without a byte-order mark; convert it to UTF-8 (e.g. "
+            "iconv -f UTF-16LE -t UTF-8 FILE > FILE.utf8, or -f UTF-16BE)"
+        )
+    column = piece.index(b"\0") + 1
+    return (
+        f"{source}:{number}: a NUL byte at column {column}: a text file has none (is this a "
+        "binary file?); expected UTF-8 text"
+    )
 
 
 def read_text(path: str | PathLike) -> str:
@@ -68,7 +129,8 @@ def read_parallel(src_path: str | PathLike, tgt_path: str | PathLike) -> list[tu
     ``i + 1`` of both files; the caller decides what to do with pairs where one side is
     empty (:func:`seqlstm.data.load` drops them and logs how many). Line endings are removed,
     other whitespace is kept. Files with different line counts raise a DataError naming both
-    files and both counts.
+    files and both counts; so do files without a single pair of non-blank lines (empty files,
+    say), which hold no sentence pair at all.
     """
     pairs: list[tuple[str, str]] = []
     src_lines, tgt_lines = iter_lines(src_path), iter_lines(tgt_path)
@@ -82,6 +144,11 @@ def read_parallel(src_path: str | PathLike, tgt_path: str | PathLike) -> list[tu
             )
         pairs.append((src[1], tgt[1]))
     empty = sum(1 for src, tgt in pairs if not src.strip() or not tgt.strip())
+    if empty == len(pairs):
+        found = "no lines" if not pairs else f"{len(pairs)} lines but no pair of non-blank ones"
+        raise DataError(
+            f"{src_path} and {tgt_path} have {found}: expected line-aligned sentences, one a line"
+        )
     if empty:
         logger.info(
             "%s / %s: %d of %d line pairs have an empty side", src_path, tgt_path, empty, len(pairs)
@@ -179,9 +246,10 @@ def read_conll(
     The labels are chunk tags converted from ``scheme_from`` (``"auto"``: detected over the
     whole file with :func:`seqlstm.text.tag_schemes.detect_scheme`) to ``scheme_to``; with
     ``scheme_to=None`` they are kept as they are, which is what POS or other non-chunk labels
-    need. Raises DataError, naming the file and line, for a wrong number of columns, a label
-    that is not a tag of the scheme, a ``-DOCSTART-`` line inside a sentence, bad UTF-8, or a
-    file without any sentence.
+    need. Raises DataError, naming the file and line, for a wrong number of columns, a token
+    without a visible character (:func:`check_word`), a label that is not a tag of the
+    scheme, a ``-DOCSTART-`` line inside a sentence, bad UTF-8, a NUL byte, or a file
+    without any sentence.
     """
     if scheme_from != "auto" and scheme_from not in SCHEMES:
         raise ValueError(f"unknown scheme_from {scheme_from!r}: expected 'auto' or {SCHEMES}")
@@ -197,6 +265,7 @@ def read_conll(
                 f"{path}:{sentences[0].numbers[0]}: {name}={index} but the file has {width} columns"
             )
     checked_tags: set[str] = set()
+    checked_words: set[str] = set()
     examples = []
     for sentence in sentences:
         for number, line, fields in zip(
@@ -207,6 +276,9 @@ def read_conll(
                     f"{path}:{number}: expected {width} columns (as in the first token line), "
                     f"found {len(fields)}: {line!r}"
                 )
+            if fields[token_column] not in checked_words:
+                check_word(fields[token_column], f"{path}:{number}")
+                checked_words.add(fields[token_column])
             if scheme_to is not None and fields[label_column] not in checked_tags:
                 _check_tag(fields[label_column], scheme_from, path, number)
                 checked_tags.add(fields[label_column])
@@ -228,6 +300,18 @@ def read_conll(
         for example in examples:
             example["tags"] = convert_tags(example["tags"], source_scheme, scheme_to)
     return examples
+
+
+def check_word(word: str, where: str) -> None:
+    """A DataError "``where``: ..." if ``word`` has no visible character: the subword
+    tokenizer's normalisation (seqlstm.text.tokenizer.normalize: NFKC, then U+2581 and every
+    whitespace character a space, stripped) leaves nothing of it - a token ``\\xa0`` or
+    ``\\u2581`` - so no model could read it as a word."""
+    if not normalize(word):
+        raise DataError(
+            f"{where}: the token {word!r} has no visible character (only spaces or U+2581, "
+            "which the tokenizer's normalisation removes); every token needs one"
+        )
 
 
 def _check_tag(tag: str, scheme: str, path: str | PathLike, number: int) -> None:

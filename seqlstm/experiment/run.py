@@ -15,10 +15,28 @@ A recipe keeps only what is its own (its data, model, batches and metrics); ``ma
 - The recipe reads its data before ``begin``, so bad data fails before OUT is created.
 - ``begin`` fingerprints that data (``data_fingerprint``), joins the process group under
   ``torchrun`` (so that the batch sources built after it shard by rank), starts the
-  ``RunRecorder`` (OUT, OUT/train.log and the clock; rank 0 only), seeds every random
+  ``RunRecorder`` (OUT, OUT/train.log and the clock; rank 0 only), writes OUT/config.yaml
+  (every setting of the run: ``--config OUT/config.yaml`` runs it again), seeds every random
   generator with ``--seed`` and sets torch's CPU threads (``RunSettings.threads``).
 - ``fit`` trains with ``trainer_config`` and saves the model to OUT/model; ``finish`` writes
   OUT/results.json and OUT/results.md. Under ``torchrun`` only rank 0 writes any file.
+
+One writer per OUT. Rank 0 holds the lock of OUT (``seqlstm.atomic_files.lock_directory``:
+``flock`` on OUT/.lock, dropped by the system when the process ends, ``kill -9`` included)
+from ``start`` (when OUT exists already; otherwise from ``begin``) to the end of ``finish``.
+A second run on the same OUT therefore fails at once - before it writes anything - with one
+line naming OUT and the holder (pid, host, start time), exit status 2 through ``run_recipe``.
+Under the lock ``begin`` also checks what OUT holds:
+
+- an earlier run (checkpoints in OUT/trainer, or OUT/results.json) is continued only with
+  ``--resume true`` (recipes that have the option); otherwise the run stops with one line
+  saying so, rather than mixing two runs' checkpoints;
+- a finished run (OUT/results.json written and its last checkpoint at a budget - steps,
+  epochs, time or early stopping - that this command does not raise) is an error with
+  ``--resume true`` too: there is nothing to resume (raise the budget to train on);
+- what a killed run left - staging directories of OUT/model (``.tmp-model-*``), files of
+  interrupted atomic writes - is deleted (the Trainer does the same in OUT/trainer); a
+  resumed run appends to OUT/train.log.
 
 A recipe run as a script ends with ``sys.exit(run_recipe(main))``: bad input (DataError,
 CheckpointError) then ends it with one line on stderr and exit status 2, as in the ``seqlstm``
@@ -42,8 +60,20 @@ import numpy as np
 import torch
 from torch import nn
 
+from seqlstm.atomic_files import (
+    DirectoryLock,
+    lock_directory,
+    remove_temporaries,
+    write_text_atomic,
+)
 from seqlstm.errors import CheckpointError, DataError, one_line
-from seqlstm.experiment.recipe_args import RecipeArgs, config_from, parse_recipe_args
+from seqlstm.experiment.recipe_args import (
+    Preset,
+    RecipeArgs,
+    config_from,
+    config_yaml,
+    parse_recipe_args,
+)
 from seqlstm.tasks.base import Row, TaskModel
 from seqlstm.training import (
     BatchSource,
@@ -52,7 +82,9 @@ from seqlstm.training import (
     TrainerConfig,
     seed_everything,
 )
+from seqlstm.training.checkpoint import CheckpointManager
 from seqlstm.training.distributed import destroy_distributed, init_distributed
+from seqlstm.training.trainer import checkpoint_directory, finished_checkpoint
 
 C = TypeVar("C")
 
@@ -61,6 +93,7 @@ logger = logging.getLogger(__name__)
 # Metrics that count things. The Trainer hands every validation metric back as a float;
 # `RecipeRun.fit` turns these back into integers.
 COUNT_METRICS = ("tokens", "characters", "words", "examples", "origins")
+TRAINER_DIR = "trainer"  # OUT/trainer: the Trainer's output_dir (checkpoints, metrics.jsonl)
 
 
 # --------------------------------------------------------------------------- the run
@@ -77,6 +110,9 @@ class RunSettings:
     max_time_minutes: float | None = None
     eval_every_steps: int | None = None  # None: after every epoch
     threads: int | None = None  # torch's CPU threads (None: its default)
+    # continue the run in OUT from its latest checkpoint (OUT/trainer); exact on the CPU: the
+    # resumed run ends with the weights of the uninterrupted one
+    resume: bool = False
 
 
 class RecipeRun(Generic[C]):
@@ -90,23 +126,29 @@ class RecipeRun(Generic[C]):
         self.data_sha256: str | None = None
         self._owns_process_group = False
         self._started = time.perf_counter()
+        self._lock: DirectoryLock | None = None  # of OUT, on rank 0 (module docstring)
 
     @classmethod
     def start(
         cls,
         config_cls: type[C],
-        presets: Mapping[str, Mapping[str, Any]],
+        presets: Mapping[str, Preset],
         argv: Sequence[str] | None,
         description: str | None,
         default_out: str,
+        prog: str | None = None,
     ) -> RecipeRun[C]:
-        """Parse ``argv`` (see ``parse_recipe_args``) and resolve ``--device`` for this process.
+        """Parse ``argv`` (see ``parse_recipe_args``: presets maps a name to its settings or
+        YAML file, prog names the command) and resolve ``--device`` for this process.
 
         Raises:
             ValueError: ``--device`` names an accelerator this machine does not have.
         """
-        args = parse_recipe_args(config_cls, presets, argv, default_out, description)
-        return cls(args, DistributedContext.from_env(args.device))
+        args = parse_recipe_args(config_cls, presets, argv, default_out, description, prog)
+        run = cls(args, DistributedContext.from_env(args.device))
+        if run.is_main and run.out.is_dir():  # another run may be writing there: say so now
+            run._lock = lock_directory(run.out)
+        return run
 
     @property
     def config(self) -> C:
@@ -143,17 +185,93 @@ class RecipeRun(Generic[C]):
         """
         self.task, self.dataset = task, str(dataset)
         self.data_sha256 = data_fingerprint(data)
+        # OUT is claimed before anything is written there, and before joining the process
+        # group, so a refused run ends at once (under torchrun, torchrun then stops the rest)
+        removed = self._claim_out() if self.is_main else []
         # Under torchrun the batch sources built next read num_replicas and rank from the
         # process group (seqlstm.data.batching.resolve_replicas), so it must exist before
         # them; the Trainer then uses it as it is, and `finish` leaves it.
         self._owns_process_group = init_distributed(self.context)
         if self.is_main:
             self.recorder = RunRecorder(
-                self.out, task, self.dataset, self.config, self.seed, self.device, self._started
+                self.out,
+                task,
+                self.dataset,
+                self.config,
+                self.seed,
+                self.device,
+                self._started,
+                append_log=self._resuming,
+                command=self.args.command,
             )
+            if removed:
+                logger.info(
+                    "removed what an interrupted run left in %s: %s", self.out, ", ".join(removed)
+                )
+            # every setting, so that `--config OUT/config.yaml` runs it again
+            write_text_atomic(self.out / "config.yaml", config_yaml(self.args))
         seed_everything(self.seed)
         if isinstance(self.config, RunSettings) and self.config.threads is not None:
             torch.set_num_threads(self.config.threads)
+
+    @property
+    def _resuming(self) -> bool:
+        """Whether the recipe has a ``resume`` option and it is on."""
+        return bool(getattr(self.config, "resume", False))
+
+    def _claim_out(self) -> list[str]:
+        """Lock OUT (unless ``start`` did), refuse the earlier or finished run it may hold
+        (module docstring) and delete what a killed run left there; returns those names."""
+        if self._lock is None:
+            self._lock = lock_directory(self.out)
+        try:
+            self._check_earlier_run()
+        except BaseException:
+            self._release_out()
+            raise
+        return remove_temporaries(self.out)
+
+    def _release_out(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _check_earlier_run(self) -> None:
+        """CheckpointError when OUT holds a run that this one must not mix with: an earlier
+        one without --resume, or a finished one with it."""
+        results = self.out / "results.json"
+        found = CheckpointManager(checkpoint_directory(self.out / TRAINER_DIR)).checkpoints()
+        if not self._resuming:
+            evidence = [f"checkpoints up to {found[-1]}"] if found else []
+            evidence += [f"{results.name}"] if results.is_file() else []
+            if evidence:
+                has_option = any(f.name == "resume" for f in dataclasses.fields(self.config))
+                continue_it = "pass --resume true to continue it, or " if has_option else ""
+                raise CheckpointError(
+                    f"{self.out} holds an earlier run ({', '.join(evidence)}); {continue_it}"
+                    "choose another --out"
+                )
+            return
+        if not results.is_file():
+            return  # an unfinished run resumes; without checkpoints it starts afresh
+        try:
+            config = self.trainer_config()
+        except (TypeError, ValueError):
+            return  # `fit` names what is wrong with the settings
+        finished = finished_checkpoint(config)
+        if found and finished is None:
+            return  # this command raised the budget: the run trains on
+        if finished is None:
+            why, remedy = "no checkpoint to resume from", ""
+        else:
+            why = f"its last checkpoint, {finished[0].name}, reached {finished[1]}"
+            remedy = f"raise --{finished[1].replace('_', '-')} to train on, or "
+            if finished[1] == "early_stopping":
+                remedy = "raise --early-stopping-patience to train on, or "
+        raise CheckpointError(
+            f"{self.out} holds a finished run ({results.name} is written and {why}); there "
+            f"is nothing to resume: {remedy}choose another --out"
+        )
 
     def trainer_config(self, **fixed: Any) -> TrainerConfig:
         """See the module function ``trainer_config``."""
@@ -205,7 +323,10 @@ class RecipeRun(Generic[C]):
             destroy_distributed()
             self._owns_process_group = False
         if self.recorder is not None:
-            return self.recorder.finish(metrics, self.data_sha256, extra)
+            try:
+                return self.recorder.finish(metrics, self.data_sha256, extra)
+            finally:
+                self._release_out()  # the run's last write is done
         wall_time_s = round(time.perf_counter() - self._started, 3)
         return results_dict(
             self.task,
@@ -217,6 +338,7 @@ class RecipeRun(Generic[C]):
             wall_time_s,
             self.data_sha256,
             extra,
+            command=self.args.command,
         )
 
 
@@ -247,7 +369,7 @@ def trainer_config(args: RecipeArgs, device: torch.device, **fixed: Any) -> Trai
     return config_from(
         TrainerConfig,
         args.config,
-        output_dir=str(args.out / "trainer"),
+        output_dir=str(args.out / TRAINER_DIR),
         load_best_at_end=True,
         keep_last=1,
         device=str(device),
@@ -322,10 +444,11 @@ def _canonical(value: Any) -> Any:
 class RunRecorder:
     """Times one recipe run, logs to OUT/train.log and the console, writes the results files.
 
-    Creating it creates OUT, attaches the log handlers and starts the clock (or counts from
-    ``started``, a ``time.perf_counter()`` value); ``finish`` writes OUT/results.json and
-    OUT/results.md, prints the markdown and detaches the log handlers. Under torchrun only
-    rank 0 creates one (``RecipeRun.begin``).
+    Creating it creates OUT, attaches the log handlers (OUT/train.log is started afresh, or
+    appended to with ``append_log``, as a resumed run does) and starts the clock (or counts
+    from ``started``, a ``time.perf_counter()`` value); ``finish`` writes OUT/results.json and
+    OUT/results.md (atomically), prints the markdown and detaches the log handlers. Under
+    torchrun only rank 0 creates one (``RecipeRun.begin``).
     """
 
     def __init__(
@@ -337,12 +460,14 @@ class RunRecorder:
         seed: int,
         device: str | torch.device,
         started: float | None = None,
+        append_log: bool = False,
+        command: str | None = None,
     ) -> None:
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.task, self.dataset, self.config = task, dataset, config
-        self.seed, self.device = seed, str(device)
-        self._handlers = _attach_log_handlers(self.out / "train.log")
+        self.seed, self.device, self.command = seed, str(device), command
+        self._handlers = _attach_log_handlers(self.out / "train.log", "a" if append_log else "w")
         self._start = time.perf_counter() if started is None else started
 
     def finish(
@@ -364,11 +489,14 @@ class RunRecorder:
             wall_time_s,
             data_sha256,
             extra or {},
+            command=self.command,
         )
         text = json.dumps(results, indent=2, ensure_ascii=False) + "\n"
-        (self.out / "results.json").write_text(text, encoding="utf-8")
+        # atomic: a run killed here must not leave a half-written results.json, which a
+        # resumed run would take for the mark of a finished one
+        write_text_atomic(self.out / "results.json", text)
         markdown = results_markdown(results, extra=list(extra or {}))
-        (self.out / "results.md").write_text(markdown, encoding="utf-8")
+        write_text_atomic(self.out / "results.md", markdown)
         print(markdown, end="")
         logger.info("results written to %s", self.out / "results.json")
         root = logging.getLogger()
@@ -388,8 +516,10 @@ def results_dict(
     wall_time_s: float,
     data_sha256: str,
     extra: Mapping[str, Any],
+    command: str | None = None,
 ) -> dict[str, Any]:
-    """The content of results.json, as it reads back from the file."""
+    """The content of results.json, as it reads back from the file. ``command`` is the
+    command line that ran it (None where a run was not started from one)."""
     twice = extra.keys() & _STANDARD_FIELDS
     if twice:
         raise ValueError(f"extra results fields {sorted(twice)} are standard fields")
@@ -402,6 +532,7 @@ def results_dict(
         "wall_time_s": wall_time_s,
         "device": str(device),
         "data_sha256": data_sha256,
+        "command": command,
         **extra,
     }
     # through JSON once, so the returned dict equals the file (tuples as lists, paths as
@@ -410,7 +541,17 @@ def results_dict(
 
 
 _STANDARD_FIELDS = frozenset(
-    ("task", "dataset", "metrics", "config", "seed", "wall_time_s", "device", "data_sha256")
+    (
+        "task",
+        "dataset",
+        "metrics",
+        "config",
+        "seed",
+        "wall_time_s",
+        "device",
+        "data_sha256",
+        "command",
+    )
 )
 
 
@@ -421,11 +562,12 @@ def _number(value: Any) -> int | float:
     return value if isinstance(value, int) and not isinstance(value, bool) else float(value)
 
 
-def _attach_log_handlers(log_file: Path) -> list[logging.Handler]:
-    """INFO and above from every logger to log_file (overwritten) and to stderr."""
+def _attach_log_handlers(log_file: Path, mode: str = "w") -> list[logging.Handler]:
+    """INFO and above from every logger to log_file (opened with ``mode``: "w" overwrites,
+    "a" appends) and to stderr."""
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers: list[logging.Handler] = [
-        logging.FileHandler(log_file, mode="w", encoding="utf-8"),
+        logging.FileHandler(log_file, mode=mode, encoding="utf-8"),
         logging.StreamHandler(sys.stderr),
     ]
     root = logging.getLogger()
@@ -451,6 +593,8 @@ def results_markdown(results: Mapping[str, Any], extra: Sequence[str] = ()) -> s
     lines.append(f"| device | {results['device']} |")
     lines.append(f"| wall time (s) | {results['wall_time_s']:.1f} |")
     lines.append(f"| data sha256 | `{results['data_sha256']}` |")
+    if results.get("command"):
+        lines.append(f"| command | `{_cell(results['command'])}` |")
     lines += ["", "| config | |", "| --- | --- |"]
     lines += [f"| {key} | {_cell(json.dumps(value))} |" for key, value in results["config"].items()]
     for field in extra:

@@ -15,6 +15,7 @@ The graphs' inputs and outputs are checked once onnxruntime has loaded them (Onn
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,14 @@ import numpy as np
 
 from seqlstm.atomic_files import write_text_atomic
 from seqlstm.errors import CheckpointError
+from seqlstm.model_directory_checks import (
+    MAX_CONFIG_BYTES,
+    MAX_CONFIG_NUMBER,
+    MAX_VOCABULARY_BYTES,
+    check_config_values,
+    check_regular_file,
+    read_json,
+)
 from seqlstm.onnx_tagger.viterbi import ViterbiDecoder
 from seqlstm.text.tag_schemes import SCHEMES
 
@@ -46,16 +55,20 @@ LENGTHS = "lengths"  # int64 [B], the words of each text, at least 1
 SENTENCE_START = "sentence_start"  # bool [B, W], true on each sentence's first word
 EMISSIONS = "emissions"  # float32 [B, W, K]; what padding gets is unspecified
 
-# The fields of the tagger's config that inference reads, with their types.
-_CONFIG_FIELDS = {
-    "scheme": str,
-    "crf_scheme": str,
-    "lowercase_subwords": bool,
-    "char_filters": int,
-    "word_embedding_dim": int,
-    "context_words": int,
-    "chunk_words": int,
-}
+
+@dataclass(frozen=True)
+class _InferenceFields:
+    """The fields of the tagger's config (TaggerConfig) that inference reads, with their
+    types: onnx_tagger.json's tagger_config is checked against these (types, and numbers in
+    [0, MAX_CONFIG_NUMBER]: seqlstm.model_directory_checks) without importing the tagger."""
+
+    scheme: str
+    crf_scheme: str
+    lowercase_subwords: bool
+    char_filters: int
+    word_embedding_dim: int
+    context_words: int
+    chunk_words: int
 
 
 @dataclass(frozen=True)
@@ -103,14 +116,15 @@ def write_header(directory: Path, header: Header, seqlstm_version: str) -> None:
 
 def read_header(directory: Path) -> Header:
     """onnx_tagger.json of ``directory``, checked; CheckpointError for a missing file, another
-    format or version, or a missing or mistyped field."""
+    format or version, a missing or mistyped field, a number out of range, and for a file the
+    header lists that is there but not a regular file (a FIFO would block onnxruntime)."""
     path = directory / CONFIG_FILE
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(
             f"{directory} is not an exported tagger: no {CONFIG_FILE} (`seqlstm export --format "
             "onnx` writes one)"
         )
-    data = _read_json(path, f"an exported tagger's {CONFIG_FILE}")
+    data = _read_json(path, f"an exported tagger's {CONFIG_FILE}", MAX_CONFIG_BYTES)
     if data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: format is {data.get('format')!r}, expected {FORMAT!r}")
     if data.get("format_version") != FORMAT_VERSION:
@@ -119,26 +133,33 @@ def read_header(directory: Path) -> Header:
             f"seqlstm reads {FORMAT_VERSION}; export the model again)"
         )
     for name in ("opset", "feature_dim", "num_labels"):
-        if not _is_int(data.get(name)) or data[name] < 1:
+        value = data.get(name)
+        if not (_is_int(value) and 1 <= value <= MAX_CONFIG_NUMBER):
             raise CheckpointError(
-                f"{path}: {name} must be a positive integer, got {data.get(name)!r}"
+                f"{path}: {name} must be an integer in [1, {MAX_CONFIG_NUMBER}], got {value!r}"
             )
     config = data.get("tagger_config")
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: tagger_config must be an object (the TaggerConfig)")
-    for name, kind in _CONFIG_FIELDS.items():
-        value = config.get(name)
-        if not (_is_int(value) if kind is int else isinstance(value, kind)):
-            expected = {str: "a string", bool: "true or false", int: "an integer"}[kind]
-            raise CheckpointError(f"{path}: tagger_config.{name} must be {expected}, got {value!r}")
+    missing = [
+        field.name for field in dataclasses.fields(_InferenceFields) if field.name not in config
+    ]
+    if missing:
+        raise CheckpointError(f"{path}: tagger_config lacks {', '.join(missing)}")
+    # the fields inference reads, type- and range-checked; the others are the tagger's own
+    config = {**config, **check_config_values(_InferenceFields, config, path, "tagger_config")}
     for name in ("scheme", "crf_scheme"):
         if config[name] not in SCHEMES:
             raise CheckpointError(
                 f"{path}: tagger_config.{name} must be one of {SCHEMES}, got {config[name]!r}"
             )
-    return Header(
+    header = Header(
         data["opset"], config, data["feature_dim"], data["num_labels"], data.get("export_check", {})
     )
+    for name in header.files:
+        if not name.endswith("/") and (directory / name).exists():
+            check_regular_file(directory / name)
+    return header
 
 
 def write_crf(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -154,7 +175,7 @@ def write_crf(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 def read_crf(path: Path, num_labels: int) -> ViterbiDecoder:
     """The decoder of crf.json, checked to be over ``num_labels`` tags."""
-    data = _read_json(path, "the CRF's scores")
+    data = _read_json(path, "the CRF's scores", MAX_VOCABULARY_BYTES)
     if data.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: format_version {data.get('format_version')!r} is not supported (this "
@@ -176,15 +197,14 @@ def read_crf(path: Path, num_labels: int) -> ViterbiDecoder:
                     f"{path}: {key} has shape {list(array.shape)}, expected {list(shape)} "
                     f"({num_labels} labels)"
                 )
+            if not np.isfinite(array).all():  # a NaN score would make every path NaN
+                raise CheckpointError(f"{path}: {key} holds NaN or infinite values")
             arrays[key] = array
     return ViterbiDecoder.constrained(**arrays)
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: not readable as JSON ({err})") from None
+def _read_json(path: Path, what: str, limit: int) -> dict[str, Any]:
+    data = read_json(path, limit)  # a regular file of at most `limit` bytes
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected a JSON object ({what})")
     return data

@@ -8,13 +8,20 @@ Every task model (``BiLSTMCRFTagger``, ``Seq2SeqLSTM``, ``LSTMLanguageModel``,
 - ``collate(examples) -> batch``: examples become one padded batch of tensors;
 - ``forward(batch) -> StepOutput``: the SUM of the batch's per-token training losses and the
   number of tokens it is over (the Trainer normalises, so accumulation and DDP are exact);
-- ``evaluate(rows) -> dict[str, float]``: the task's metrics on labelled rows;
+- ``evaluate(rows) -> dict[str, float]``: the task's metrics on labelled rows (the tagger,
+  translator and language model also read a ``datasets.Dataset`` in the hub's layout through
+  its features: ``seqlstm.data.dataset_rows``);
 - ``save_pretrained(directory)`` / ``from_pretrained(directory)``: config JSON, safetensors
   weights, tokenizer and vocabularies, never pickled.
 
 Each task also has its own ``predict``-style methods (``predict``/``tag``, ``translate``,
 ``generate``, ``forecast``) with the signatures its users expect. Training and experiment code
 import this module only, never a concrete model.
+
+A model (or a batch source) whose training depends on more than its weights, the optimizer
+and the data position - the language model carries its LSTM state from one window to the
+next - also implements :class:`CarriesTrainingState`, so that checkpoints hold that state and
+a resumed run is the uninterrupted run.
 """
 
 from __future__ import annotations
@@ -55,6 +62,33 @@ class TaskModel(Protocol):
     def evaluate(self, rows: Sequence[Row]) -> dict[str, float]: ...
 
     def save_pretrained(self, directory: str | Path) -> Path: ...
+
+
+@runtime_checkable
+class CarriesTrainingState(Protocol):
+    """Optional hook of a task model or a batch source: state that training carries from one
+    batch to the next and that a checkpoint must keep for resume to be exact.
+
+    - ``training_state_dict()`` returns that state as a dict of tensors and JSON-able values
+      (nested dicts, lists and tuples allowed, as in an optimizer's ``state_dict``); empty
+      when there is none yet. Tensors go to the checkpoint's safetensors file, the rest to
+      its JSON; nothing is pickled. The Trainer copies the tensors it keeps.
+    - ``load_training_state_dict(state)`` puts back what ``training_state_dict`` returned (an
+      empty dict included: no carried state); it raises ValueError when ``state`` does not fit
+      (the Trainer names the checkpoint).
+
+    The Trainer takes the state of the model and of its batch source right after an optimizer
+    step, when it writes a checkpoint, and of the model around each evaluation (which
+    therefore cannot disturb it). On resume it loads the model's state with the weights, and
+    the batch source's after re-drawing the batches the interrupted epoch had consumed from
+    ``epoch(e)``. Under DDP every rank carries its own state (its own rows of a stream); the
+    checkpoint keeps each rank's, and each rank resumes from its own. A batch source whose
+    ``epoch(e)`` is a pure function of its seed and ``e`` (all of seqlstm's) needs no hook.
+    """
+
+    def training_state_dict(self) -> dict[str, Any]: ...
+
+    def load_training_state_dict(self, state: Mapping[str, Any]) -> None: ...
 
 
 def move_to_device(batch: Any, device: torch.device) -> Any:

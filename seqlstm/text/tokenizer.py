@@ -30,6 +30,12 @@ import sentencepiece as spm
 
 from seqlstm.atomic_files import write_bytes_atomic, write_text_atomic
 from seqlstm.errors import CheckpointError, DataError
+from seqlstm.model_directory_checks import (
+    MAX_CONFIG_BYTES,
+    MAX_VOCABULARY_BYTES,
+    read_json,
+    read_limited,
+)
 
 ModelType = Literal["unigram", "bpe", "char"]
 
@@ -289,14 +295,19 @@ class SubwordTokenizer:
         directory = Path(directory)
         config_path, model_path = directory / CONFIG_FILE, directory / MODEL_FILE
         for path in (config_path, model_path):
-            if not path.is_file():
+            if not path.exists():
                 raise CheckpointError(f"tokenizer file missing: {path}")
+        # both read within a size limit, and only if they are regular files
+        config = read_json(config_path, MAX_CONFIG_BYTES)
         try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
             version, model_type = config["format_version"], config["model_type"]
             expected = {k: config[k] for k in ("vocab_size", *_SPECIALS)}
-        except (ValueError, KeyError, TypeError) as err:
-            raise CheckpointError(f"{config_path}: not a valid tokenizer config ({err})") from None
+        except (KeyError, TypeError) as err:
+            raise CheckpointError(
+                f"{config_path}: not a valid tokenizer config (no {err})"
+                if isinstance(err, KeyError)
+                else f"{config_path}: not a valid tokenizer config (expected a JSON object)"
+            ) from None
         if version != FORMAT_VERSION:
             raise CheckpointError(
                 f"{config_path}: format_version {version} is not supported "
@@ -304,9 +315,12 @@ class SubwordTokenizer:
             )
         if model_type not in ("unigram", "bpe", "char"):
             raise CheckpointError(f"{config_path}: unknown model_type {model_type!r}")
+        model_proto = read_limited(model_path, MAX_VOCABULARY_BYTES)
+        if not model_proto:  # SentencePiece takes no bytes for "no model" and logs about it
+            raise CheckpointError(f"{model_path}: empty file, not a SentencePiece model")
         try:
-            tok = cls(model_path.read_bytes(), model_type)
-        except (RuntimeError, OSError, ValueError) as err:
+            tok = cls(model_proto, model_type)
+        except (RuntimeError, ValueError) as err:
             raise CheckpointError(f"{model_path}: not a SentencePiece model ({err})") from None
         found = {"vocab_size": len(tok), **_SPECIALS}
         if found != expected:

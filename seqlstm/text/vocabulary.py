@@ -20,6 +20,7 @@ from pathlib import Path
 
 from seqlstm.atomic_files import write_text_atomic
 from seqlstm.errors import CheckpointError
+from seqlstm.model_directory_checks import MAX_VOCABULARY_BYTES, read_json
 
 FORMAT_VERSION = 1
 
@@ -191,14 +192,14 @@ class Vocabulary:
     def load(cls, path: str | os.PathLike) -> Vocabulary:
         """Read what `save` wrote; CheckpointError names a missing or corrupt file."""
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             raise CheckpointError(f"vocabulary file missing: {path}")
+        data = read_json(path, MAX_VOCABULARY_BYTES)  # a regular file, within a size limit
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
             version = data["format_version"]
             tokens, specials = data["tokens"], data["specials"]
             pad_token, unk_token = data["pad_token"], data["unk_token"]
-        except (ValueError, KeyError, TypeError) as err:
+        except (KeyError, TypeError) as err:
             raise CheckpointError(f"{path}: not a valid vocabulary file ({err!r})") from None
         if version != FORMAT_VERSION:
             raise CheckpointError(
@@ -207,6 +208,13 @@ class Vocabulary:
             )
         if not isinstance(tokens, list) or not isinstance(specials, list):
             raise CheckpointError(f"{path}: 'tokens' and 'specials' must be lists")
+        for name, token in (("pad_token", pad_token), ("unk_token", unk_token)):
+            if token is not None and not isinstance(token, str):
+                raise CheckpointError(
+                    f"{path}: {name!r} must be a string or null, not a {type(token).__name__}"
+                )
+        if not all(isinstance(token, str) for token in specials):
+            raise CheckpointError(f"{path}: 'specials' must be a list of strings")
         try:
             return cls(tokens, pad_token=pad_token, unk_token=unk_token, specials=specials)
         except (ValueError, TypeError) as err:

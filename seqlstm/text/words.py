@@ -42,8 +42,9 @@ later call in the process, the ones the tagger's ``predict`` and ``tag`` and ``O
 make on raw text included. A splitter is any ``str -> list[str]`` segmenter: it gets the run and
 returns its pieces in order; a cut it makes inside a grapheme cluster is ignored.
 
-Whitespace (any Unicode space, and the zero-width space U+200B, which marks word boundaries in
-Thai, Khmer or Japanese text without visible spaces) only separates tokens. Other format
+Whitespace (any Unicode space, the zero-width space U+200B, which marks word boundaries in
+Thai, Khmer or Japanese text without visible spaces, and U+2581, which the subword tokenizer
+reads as a space, so that a word of it would be no word there) only separates tokens. Other format
 characters (soft hyphen, bidi marks, word joiner) belong to the word before them, as in the word
 rules of UAX #29 (WB4): ``Bundes\\u00adtag`` is one word. Every token satisfies
 ``text[token.start:token.end] == token.text``; tokens are in order and do not overlap, and
@@ -75,6 +76,8 @@ _TOKEN = re.compile(
 )
 
 _ZERO_WIDTH_SPACE = "\u200b"
+# SentencePiece's word-boundary mark, a space to the subword tokenizer (seqlstm.text.tokenizer)
+_WORD_BOUNDARY = "\u2581"
 # The stand-in of a cluster that is a symbol whatever its base: an enclosed letter or digit
 # (the keycap 1️⃣) or a space that carries marks (a diacritic written on its own)
 _SYMBOL = "\u25cc"
@@ -141,7 +144,7 @@ def tokenize(text: str, splitters: Mapping[str, Splitter] | None = None) -> list
         bounds, skeleton = _units(text)
     else:
         # every character is a cluster and a unit of its own, and its own stand-in
-        bounds, skeleton = range(len(text) + 1), text
+        bounds, skeleton = range(len(text) + 1), text.replace(_WORD_BOUNDARY, " ")
     tokens: list[WordToken] = []
     done = 0  # the units before this one are split
     for run in _FAMILY_RUN.finditer(skeleton):
@@ -198,7 +201,7 @@ def _units(text: str) -> tuple[list[int], str]:
     stand_ins: list[str] = []
     for start, end in _cluster_spans(text):
         cluster = text[start:end]
-        if cluster.isspace() or cluster == _ZERO_WIDTH_SPACE:
+        if cluster.isspace() or cluster in (_ZERO_WIDTH_SPACE, _WORD_BOUNDARY):
             stand_in = " "
         elif end - start > 1:
             stand_in = _stand_in(cluster)

@@ -15,7 +15,12 @@ that :func:`unflatten_state` rebuilds exactly the same structure.
 
 Writes are atomic: the directory is filled under a temporary name, fsynced, and renamed into
 place; the ``latest`` and ``best`` pointer files are replaced the same way. A crash therefore
-leaves either the old checkpoint or the new one, never half of one.
+leaves either the old checkpoint or the new one, never half of one. Pruning renames a
+checkpoint aside (``.deleting-step-...``) before deleting its files, so a crash there never
+leaves a half-deleted ``step-*`` directory either; and a ``step-*`` directory counts as a
+checkpoint only when it is complete (both files: ``state.json``, which records the sha256 of
+the tensor file, is the completion marker), so anything else is never resumed from.
+:meth:`CheckpointManager.remove_stale_temporaries` deletes all such leftovers.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +36,12 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from seqlstm.atomic_files import OLD_PREFIX, TMP_PREFIX, staged_directory, write_text_atomic
+from seqlstm.atomic_files import (
+    delete_directory,
+    remove_temporaries,
+    staged_directory,
+    write_text_atomic,
+)
 from seqlstm.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -122,13 +131,14 @@ def write_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], state: 
         (staging / STATE_FILE).write_bytes(json.dumps(full_state, indent=1).encode())
 
 
-def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """Read and verify a checkpoint directory; CheckpointError names what is wrong."""
+def read_checkpoint_state(path: str | Path) -> dict:
+    """The JSON half of a checkpoint directory (counters, config ...), without reading its
+    tensors; CheckpointError names what is wrong."""
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"checkpoint directory {path} does not exist")
-    state_path, tensors_path = path / STATE_FILE, path / TENSORS_FILE
-    for required in (state_path, tensors_path):
+    state_path = path / STATE_FILE
+    for required in (state_path, path / TENSORS_FILE):
         if not required.is_file():
             raise CheckpointError(f"checkpoint {path} is incomplete: {required.name} is missing")
     try:
@@ -139,6 +149,14 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
         raise CheckpointError(
             f"{state_path} is not a seqlstm checkpoint of format version {FORMAT_VERSION}"
         )
+    return state
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read and verify a checkpoint directory; CheckpointError names what is wrong."""
+    path = Path(path)
+    state = read_checkpoint_state(path)
+    tensors_path = path / TENSORS_FILE
     blob = tensors_path.read_bytes()
     if hashlib.sha256(blob).hexdigest() != state.get("tensors_sha256"):
         raise CheckpointError(
@@ -262,6 +280,12 @@ def _step_of(path: Path) -> int:
     return int(path.name[len(_PREFIX) :])
 
 
+def is_complete_checkpoint(path: Path) -> bool:
+    """Whether the directory ``path`` holds both files of a checkpoint (their content is
+    verified by :func:`read_checkpoint`)."""
+    return (path / STATE_FILE).is_file() and (path / TENSORS_FILE).is_file()
+
+
 class CheckpointManager:
     """``directory/step-NNNNNNNN/`` checkpoints with ``latest`` and ``best`` pointer files.
 
@@ -276,8 +300,8 @@ class CheckpointManager:
         self.keep_last = keep_last
         self.keep_best = keep_best
 
-    def checkpoints(self) -> list[Path]:
-        """Existing checkpoint directories, oldest first."""
+    def _step_directories(self) -> list[Path]:
+        """Every ``step-N`` directory, complete or not, oldest first."""
         if not self.directory.is_dir():
             return []
         found = [
@@ -287,6 +311,10 @@ class CheckpointManager:
         ]
         return sorted(found, key=_step_of)
 
+    def checkpoints(self) -> list[Path]:
+        """Existing complete checkpoint directories, oldest first."""
+        return [p for p in self._step_directories() if is_complete_checkpoint(p)]
+
     def _pointer(self, name: str) -> Path | None:
         pointer = self.directory / name
         if not pointer.is_file():
@@ -294,28 +322,34 @@ class CheckpointManager:
         target = self.directory / pointer.read_text().strip()
         if not target.is_dir():
             raise CheckpointError(f"{pointer} points to {target}, which does not exist")
+        if not is_complete_checkpoint(target):
+            raise CheckpointError(
+                f"{pointer} points to {target}, which is incomplete ({STATE_FILE} or "
+                f"{TENSORS_FILE} is missing)"
+            )
         return target
 
     def latest(self) -> Path | None:
-        """The newest checkpoint; a crash between writing it and its pointer loses nothing."""
-        pointed = self._pointer(LATEST)
+        """The newest complete checkpoint. The ``latest`` pointer file names the same one
+        for people and tools; a crash between writing a checkpoint and its pointer loses
+        nothing, since the directories themselves are read."""
         found = self.checkpoints()
-        if found and (pointed is None or _step_of(found[-1]) > _step_of(pointed)):
-            return found[-1]
-        return pointed
+        return found[-1] if found else None
 
     def best(self) -> Path | None:
         return self._pointer(BEST)
 
-    def remove_stale_temporaries(self) -> None:
-        """Delete the half-written files and directories that a crash during a save left."""
-        if self.directory.is_dir():
-            for p in self.directory.iterdir():
-                if p.name.startswith((TMP_PREFIX, OLD_PREFIX)):
-                    if p.is_dir():
-                        shutil.rmtree(p, ignore_errors=True)
-                    else:
-                        p.unlink(missing_ok=True)
+    def remove_stale_temporaries(self) -> list[str]:
+        """Delete what a crash left: half-written files and directories of a save, a
+        checkpoint half-deleted by a prune, and any ``step-*`` directory that is not a
+        complete checkpoint. Returns the names removed. Only safe while no other process
+        writes here (the Trainer holds the lock of its output directory)."""
+        removed = remove_temporaries(self.directory)
+        for path in self._step_directories():
+            if not is_complete_checkpoint(path):
+                delete_directory(path)
+                removed.append(path.name)
+        return removed
 
     def save(
         self, step: int, tensors: dict[str, torch.Tensor], state: dict, is_best: bool = False
@@ -337,4 +371,4 @@ class CheckpointManager:
             (self.directory / BEST).unlink()  # never leave a pointer to a deleted checkpoint
         for path in self.checkpoints():
             if path not in keep:
-                shutil.rmtree(path)
+                delete_directory(path)

@@ -6,9 +6,10 @@ environment (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER
 its data before the Trainer exists; :func:`init_distributed` joins the process group (NCCL
 on CUDA, gloo otherwise) and pins the process to ``cuda:LOCAL_RANK``.
 
-The small collectives below carry JSON-able values (validation metrics, RNG states) as
-uint8 tensors so that nothing is pickled, and they run on the device the backend needs
-(NCCL only moves CUDA tensors).
+The small collectives below carry JSON-able values (validation metrics, RNG states) and dicts
+of tensors (each rank's carried training state) as uint8 tensors of JSON or safetensors
+bytes, so that nothing is pickled, and they run on the device the backend needs (NCCL only
+moves CUDA tensors).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import safetensors.torch
 import torch
 import torch.distributed as dist
 
@@ -132,7 +134,29 @@ def all_gather_json(value: Any, context: DistributedContext) -> list[Any]:
     if not context.is_distributed:
         return [value]
     device = _comm_device(context)
-    payload = _encode(value, device)
+    return [_decode(payload) for payload in _all_gather_bytes(_encode(value, device), context)]
+
+
+def all_gather_tensors(
+    tensors: dict[str, torch.Tensor], context: DistributedContext
+) -> list[dict[str, torch.Tensor]]:
+    """Every rank's ``{name: tensor}``, indexed by rank, as CPU copies (sent as safetensors
+    bytes, which keep dtype and shape exactly)."""
+    # copies: safetensors refuses tensors that share memory, and the caller keeps its own
+    copies = {name: t.detach().to("cpu", copy=True).contiguous() for name, t in tensors.items()}
+    if not context.is_distributed:
+        return [copies]
+    blob = safetensors.torch.save(copies)
+    payload = torch.frombuffer(bytearray(blob), dtype=torch.uint8).to(_comm_device(context))
+    return [
+        safetensors.torch.load(p.cpu().numpy().tobytes())
+        for p in _all_gather_bytes(payload, context)
+    ]
+
+
+def _all_gather_bytes(payload: torch.Tensor, context: DistributedContext) -> list[torch.Tensor]:
+    """Every rank's uint8 ``payload`` (their lengths may differ), indexed by rank."""
+    device = payload.device
     size = torch.tensor([payload.numel()], device=device)
     sizes = [torch.empty_like(size) for _ in range(context.world_size)]
     dist.all_gather(sizes, size)
@@ -141,4 +165,4 @@ def all_gather_json(value: Any, context: DistributedContext) -> list[Any]:
     padded[: payload.numel()] = payload
     gathered = [torch.empty_like(padded) for _ in range(context.world_size)]
     dist.all_gather(gathered, padded)
-    return [_decode(g[: int(s.item())]) for g, s in zip(gathered, sizes, strict=True)]
+    return [g[: int(s.item())] for g, s in zip(gathered, sizes, strict=True)]

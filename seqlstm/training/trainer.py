@@ -32,9 +32,20 @@ use the average; training goes on from the raw weights, which checkpoints keep t
 
 Resume. A checkpoint is taken between optimizer steps and records the data position
 (epoch, batches consumed in it), so ``resume=True`` replays the same batches, dropout masks
-(RNG states) and learning rates as an uninterrupted run, bit for bit on CPU. Evaluation runs
-with the RNG states saved and restored around it, and the extra evaluation at the end of a
-run does not feed the plateau schedule, so stopping and resuming changes nothing.
+(RNG states) and learning rates as an uninterrupted run, bit for bit on CPU. State that a
+model or batch source carries from batch to batch (the language model's LSTM state) is
+saved too, through the optional ``CarriesTrainingState`` hook of ``seqlstm.tasks.base``:
+each rank's under DDP. Evaluation runs with the RNG states and the model's carried state
+saved and restored around it, and the extra evaluation at the end of a run does not feed
+the plateau schedule, so stopping and resuming changes nothing: a run killed after any step
+and resumed ends with the weights of the uninterrupted run.
+
+One writer. While ``fit`` runs, rank 0 holds the lock of ``output_dir``
+(``seqlstm.atomic_files.lock_directory``): a second Trainer on the same directory fails at
+once with a CheckpointError naming the holder, and a crashed one leaves no stale lock. Under
+that lock ``fit`` first deletes what a killed write, save or prune left in ``output_dir`` and
+its checkpoint directory. A fresh run (``resume=False``) refuses a directory that holds
+checkpoints.
 """
 
 from __future__ import annotations
@@ -55,8 +66,14 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from seqlstm.atomic_files import (
+    DirectoryLock,
+    lock_directory,
+    remove_temporaries,
+    write_text_atomic,
+)
 from seqlstm.errors import CheckpointError
-from seqlstm.tasks.base import StepOutput, move_to_device
+from seqlstm.tasks.base import CarriesTrainingState, StepOutput, move_to_device
 from seqlstm.training.checkpoint import (
     CheckpointManager,
     capture_rng_state,
@@ -64,6 +81,7 @@ from seqlstm.training.checkpoint import (
     load_model_weights,
     model_class_name,
     read_checkpoint,
+    read_checkpoint_state,
     restore_rng_state,
     seed_everything,
     unflatten_state,
@@ -71,6 +89,7 @@ from seqlstm.training.checkpoint import (
 from seqlstm.training.distributed import (
     DistributedContext,
     all_gather_json,
+    all_gather_tensors,
     all_reduce_sum_,
     barrier,
     broadcast_json,
@@ -230,6 +249,58 @@ class PlateauSchedule:
             setattr(self, key, value)
 
 
+def budget_reached(config: TrainerConfig, step: int, epoch: int) -> str | None:
+    """The step or epoch budget that ``step`` completed steps (data position in ``epoch``)
+    have reached, if any: "max_steps" or "max_epochs"."""
+    if config.max_steps is not None and step >= config.max_steps:
+        return "max_steps"
+    if config.max_epochs is not None and epoch >= config.max_epochs:
+        return "max_epochs"
+    return None
+
+
+def stop_reason_before_training(
+    config: TrainerConfig, step: int, epoch: int, evals_since_best: int, elapsed_s: float
+) -> str | None:
+    """Why a run resumed at this point (its checkpoint's counters) would train no step:
+    a step or epoch budget, early stopping, or the time budget spent before; None if it
+    trains on."""
+    reason = budget_reached(config, step, epoch)
+    patience = config.early_stopping_patience
+    if reason is None and patience is not None and evals_since_best > patience:
+        reason = "early_stopping"
+    budget = config.max_time_minutes
+    if reason is None and budget is not None and elapsed_s > 60 * budget:
+        reason = "max_time_minutes"
+    return reason
+
+
+def finished_checkpoint(config: TrainerConfig) -> tuple[Path, str] | None:
+    """(the latest checkpoint in ``config.output_dir``, why resuming from it would train no
+    further step under ``config``), or None when there is no checkpoint or it would train on.
+    Reads the checkpoint's JSON only."""
+    latest = CheckpointManager(checkpoint_directory(config.output_dir)).latest()
+    if latest is None:
+        return None
+    state = read_checkpoint_state(latest)
+    try:
+        reason = stop_reason_before_training(
+            config,
+            state["step"],
+            state["epoch"],
+            state["schedule"]["evals_since_best"],
+            state["elapsed_s"],
+        )
+    except (KeyError, TypeError) as err:
+        raise CheckpointError(f"checkpoint {latest} lacks the entry {err}") from err
+    return None if reason is None else (latest, reason)
+
+
+def checkpoint_directory(output_dir: str | Path) -> Path:
+    """Where a Trainer with this ``output_dir`` keeps its checkpoints."""
+    return Path(output_dir) / "checkpoints"
+
+
 def format_metric(value: float) -> str:
     """A metric for the log: 2 decimals (F1 72.25, loss 1.50), 3 significant digits below 1
     (0.0123, not 0.01), and whole numbers (counts, a first F1 of 0) without decimals."""
@@ -303,8 +374,19 @@ class Trainer:
         )
         self.output_dir = Path(config.output_dir)
         self.checkpoints = CheckpointManager(
-            self.output_dir / "checkpoints", config.keep_last, config.keep_best
+            checkpoint_directory(self.output_dir), config.keep_last, config.keep_best
         )
+        self._lock: DirectoryLock | None = None  # of output_dir, held by rank 0 in fit
+        # the model and batch source that carry training state of their own (see fit)
+        holders = {"model": model, "batches": train_batches}
+        self._state_holders: dict[str, CarriesTrainingState] = {
+            name: holder
+            for name, holder in holders.items()
+            if isinstance(holder, CarriesTrainingState)
+        }
+        # (checkpoint, the batch source's carried state) read on resume, loaded once the
+        # batches its epoch had consumed are drawn again
+        self._batches_state: tuple[Path, Any] | None = None
         self.metrics_path = self.output_dir / "metrics.jsonl"
         # Progress: optimizer steps done, and the data position of the next batch.
         self.step = 0
@@ -371,6 +453,9 @@ class Trainer:
         finally:
             if self._progress is not None:
                 self._progress.close()
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
             if self._owns_process_group:
                 destroy_distributed()
                 self._owns_process_group = False
@@ -379,26 +464,41 @@ class Trainer:
     def _begin(self) -> None:
         if len(self.train_batches) == 0:
             raise ValueError("train_batches is empty: len(train_batches) == 0")
+        if self.is_main:
+            # one writer per directory; under the lock, a killed save's leftovers can go
+            self._lock = lock_directory(self.output_dir)
+            for directory, removed in (
+                (self.output_dir, remove_temporaries(self.output_dir)),
+                (self.checkpoints.directory, self.checkpoints.remove_stale_temporaries()),
+            ):
+                if removed:
+                    self._log(
+                        "removed what an interrupted run left in %s: %s",
+                        directory,
+                        ", ".join(removed),
+                    )
         resumed = self.config.resume and self._resume()
         if not resumed:
-            if self.checkpoints.checkpoints():
-                raise ValueError(
-                    f"{self.checkpoints.directory} holds checkpoints of an earlier run; "
-                    "set resume=True to continue it or choose another output_dir"
+            found = self.checkpoints.checkpoints()
+            if found:
+                raise CheckpointError(
+                    f"{self.checkpoints.directory} holds checkpoints of an earlier run (the "
+                    f"newest: {found[-1].name}); set resume=True to continue it or choose "
+                    "another output_dir"
                 )
             seed_everything(self.config.seed + self.context.rank)
         if self.is_main:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            self.checkpoints.remove_stale_temporaries()
             self._truncate_metrics(self.step)
         self._start_time = self._window_start = time.monotonic()
         self._last_train_log_step = self.step  # a resumed run's window starts here
-        self._stop_reason = self._limit_reached()
-        if self.schedule.exhausted:  # resuming a run that stopped early
-            self._stop_reason = self._stop_reason or "early_stopping"
-        budget = self.config.max_time_minutes
-        if budget is not None and self._elapsed_before > 60 * budget:  # spent before a resume
-            self._stop_reason = self._stop_reason or "max_time_minutes"
+        # a resumed run may have nothing left to do (it stopped early, or spent its time)
+        self._stop_reason = stop_reason_before_training(
+            self.config,
+            self.step,
+            self.epoch,
+            self.schedule.evals_since_best,
+            self._elapsed_before,
+        )
         self.model.train()
         self._progress = tqdm(
             total=self._planned_steps(),
@@ -418,18 +518,17 @@ class Trainer:
         return min((x for x in limits if x is not None), default=None)
 
     def _limit_reached(self) -> str | None:
-        c = self.config
-        if c.max_steps is not None and self.step >= c.max_steps:
-            return "max_steps"
-        if c.max_epochs is not None and self.epoch >= c.max_epochs:
-            return "max_epochs"
-        return None
+        return budget_reached(self.config, self.step, self.epoch)
 
     def _train_epoch(self) -> None:
         num_batches = len(self.train_batches)
         batches = iter(self.train_batches.epoch(self.epoch))
         for _ in range(self.batch_in_epoch):  # resume mid-epoch: skip the consumed batches
             self._next_batch(batches)
+        if self._batches_state is not None:  # resumed: the source's state after those
+            path, state = self._batches_state
+            self._load_training_state("batches", state, path)
+            self._batches_state = None
         while self._stop_reason is None:
             count = min(self.config.accumulation_steps, num_batches - self.batch_in_epoch)
             epoch_end = self.batch_in_epoch + count == num_batches
@@ -654,6 +753,7 @@ class Trainer:
         # Evaluation must not move the training RNG streams, or runs that evaluate at
         # different steps (a stopped-and-resumed one) would diverge.
         rng = capture_rng_state(self.device)
+        carried = self._copy_of_model_state()  # an evaluation through forward would move it
         self.model.eval()
         try:
             with torch.no_grad(), self._averaged_weights():
@@ -661,6 +761,8 @@ class Trainer:
         finally:
             self.model.train()
             restore_rng_state(*rng, self.device)
+            if carried is not None:
+                self.model.load_training_state_dict(carried)
         if self.config.metric not in raw:
             raise ValueError(
                 f"evaluate_fn returned {sorted(raw)}, without the metric "
@@ -716,13 +818,15 @@ class Trainer:
         if step > 0 and self.metrics_path.is_file():
             lines = self.metrics_path.read_text().splitlines()
             rows = [line for line in lines if line and json.loads(line)["step"] <= step]
-        self.metrics_path.write_text("".join(row + "\n" for row in rows))
+        # atomic: a kill here must not lose the rows of the steps being kept
+        write_text_atomic(self.metrics_path, "".join(row + "\n" for row in rows))
 
     # --- checkpoints ---------------------------------------------------------------------
 
     def _save_checkpoint(self, is_best: bool) -> None:
         self._sync()  # never write a checkpoint before this step's loss has been checked
         rng_tensors, rng_states = self._gather_rng_states()
+        carried_tensors, carried_states = self._gather_training_states()
         if self.is_main:
             with self._averaged_weights():  # model/: the weights to evaluate and to use
                 tensors = {
@@ -739,6 +843,7 @@ class Trainer:
             )
             tensors.update(optimizer_tensors)
             tensors.update(rng_tensors)
+            tensors.update(carried_tensors)
             state = {
                 "model_class": model_class_name(self.model),
                 "step": self.step,
@@ -755,6 +860,7 @@ class Trainer:
                 "best_step": self.best_step,
                 "last_eval_step": self._last_eval_step,
                 "rng": rng_states,
+                "training_state": carried_states,
                 "config": dataclasses.asdict(self.config),
             }
             self.checkpoints.save(self.step, tensors, state, is_best)
@@ -775,6 +881,62 @@ class Trainer:
             for k, v in record["tensors"].items()
         }
         return flat, [record["state"] for record in records]
+
+    def _gather_training_states(self) -> tuple[dict[str, torch.Tensor], list[dict]]:
+        """The carried state of the model and batch source on every rank (a collective):
+        tensors named ``training_state/RANK/HOLDER/...`` and the JSON rest, per rank."""
+        if not self._state_holders:
+            return {}, []
+        own = {name: holder.training_state_dict() for name, holder in self._state_holders.items()}
+        skeleton, tensors = flatten_state(own, f"training_state/{self.context.rank}")
+        skeletons = all_gather_json(skeleton, self.context)
+        merged = {
+            k: v
+            for rank_tensors in all_gather_tensors(tensors, self.context)
+            for k, v in rank_tensors.items()
+        }
+        return merged, skeletons
+
+    def _copy_of_model_state(self) -> Any:
+        """A copy of the model's carried state (None without the hook)."""
+        if "model" not in self._state_holders:
+            return None
+        skeleton, tensors = flatten_state(self.model.training_state_dict(), "carried")
+        return unflatten_state(skeleton, {k: v.clone() for k, v in tensors.items()})
+
+    def _restore_training_states(
+        self, path: Path, tensors: dict[str, torch.Tensor], state: dict
+    ) -> None:
+        """Put back this rank's carried state of the model now, of the batch source once its
+        interrupted epoch is replayed (``_train_epoch``)."""
+        if not self._state_holders:
+            return
+        saved = state.get("training_state") or []
+        rank = self.context.rank
+        own = unflatten_state(saved[rank], tensors) if rank < len(saved) else {}
+        for name in self._state_holders:
+            if name not in own:
+                self._log(
+                    "checkpoint %s holds no carried training state of the %s (written by an "
+                    "older seqlstm?): it restarts from none, so the resumed run differs from "
+                    "an uninterrupted one",
+                    path,
+                    name,
+                    level=logging.WARNING,
+                )
+            elif name == "batches":
+                self._batches_state = (path, own[name])
+            else:
+                self._load_training_state(name, own[name], path)
+
+    def _load_training_state(self, name: str, state: Any, path: Path) -> None:
+        try:
+            self._state_holders[name].load_training_state_dict(state)
+        except ValueError as err:
+            raise CheckpointError(
+                f"checkpoint {path}: the carried training state of the {name} does not fit "
+                f"it: {err}"
+            ) from err
 
     def _resume(self) -> bool:
         path = self.checkpoints.latest()
@@ -831,3 +993,4 @@ class Trainer:
         prefix = f"rng/{rank}/"
         rng_tensors = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         restore_rng_state(rng_tensors, state["rng"][rank], self.device)
+        self._restore_training_states(path, tensors, state)

@@ -7,8 +7,10 @@ import torch
 from lm_overfit import overfit, recited_fraction
 
 from seqlstm import cli
+from seqlstm.cli import command
 from seqlstm.cli.generate_commands import unknown_characters
 from seqlstm.data.streams import StreamBatches
+from seqlstm.tasks.language_modeling import language_model
 from seqlstm.tasks.language_modeling.language_model import LanguageModelConfig, LSTMLanguageModel
 from seqlstm.text.tokenizer import SubwordTokenizer
 
@@ -128,13 +130,28 @@ def test_characters_outside_the_vocabulary_fall_back_to_bytes_with_a_warning(
 
 
 @pytest.mark.parametrize(
-    "option", [["--temperature", "-1"], ["--top-p", "1.5"], ["--top-k", "0"], ["--top-p", "x"]]
+    "option",
+    [
+        ["--temperature", "-1"],
+        ["--temperature", "nan"],
+        ["--top-p", "1.5"],
+        ["--top-p", "nan"],
+        ["--top-k", "0"],
+        ["--top-p", "x"],
+        ["--max-new-tokens", "65537"],
+    ],
 )
 def test_generate_rejects_bad_sampling_options(model_dir, capsys, option):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["generate", "--model", str(model_dir), *option])
     assert exit_info.value.code == 2
     assert option[0] in capsys.readouterr().err
+
+
+def test_the_command_lines_token_limit_is_the_language_models():
+    """--max-new-tokens of generate and serve is bounded by MAX_NEW_TOKENS written out in the
+    command line (which must not import torch), equal to the language model's own."""
+    assert command.MAX_NEW_TOKENS == language_model.MAX_NEW_TOKENS
 
 
 def test_generate_names_a_missing_model_directory(tmp_path, capsys):

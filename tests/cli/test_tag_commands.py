@@ -255,15 +255,22 @@ def test_blank_crlf_and_nul_input(model_dir, capsys, monkeypatch, documents, out
     status, crlf, _ = run(argv, capsys, b"Bill Clinton\r\n\r\nRome\r\n", monkeypatch)
     status, lf, _ = run(argv, capsys, b"Bill Clinton\n\nRome\n", monkeypatch)
     assert status == 0 and crlf == lf and "Clinton" in lf
-    # a NUL byte is a character like any other: a word of its own in text, part of a CoNLL token
-    status, out, _ = run(argv, capsys, b"Rome\x00Paris\n\x00\n", monkeypatch)
-    assert status == 0 and "Paris" in out
+    # a lone CR ends a line too
+    status, cr, _ = run(argv, capsys, b"Bill Clinton\r\rRome\r", monkeypatch)
+    assert status == 0 and cr == lf
+    # a NUL byte is no text (a binary file, UTF-16?): an error naming the line and column,
+    # in text and in CoNLL input
+    status, out, err = run(argv, capsys, b"Rome\nRome\x00Paris\n\x00\n", monkeypatch)
+    assert (status, out) == (2, "")
+    assert (
+        err == "seqlstm tag: error: <stdin>:2: a NUL byte at column 5: a text file has none "
+        "(is this a binary file?); expected UTF-8 text\n"
+    )
     conll = [*argv, "--format", "conll"]
     status, out, _ = run(conll, capsys, b"\r\n\r\n", monkeypatch)
     assert status == 0 and out == ""
-    status, out, _ = run(conll, capsys, b"Rome\x00 NNP\r\nParis NNP\r\n", monkeypatch)
-    assert status == 0
-    assert ("Rome\\u0000" if output == "jsonl" else "Rome\x00 NNP ") in out
+    status, out, err = run(conll, capsys, b"Rome\x00 NNP\r\nParis NNP\r\n", monkeypatch)
+    assert status == 2 and "<stdin>:1: a NUL byte at column 5" in err
 
 
 def test_batch_size_must_be_positive(model_dir, capsys):

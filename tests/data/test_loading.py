@@ -111,18 +111,18 @@ def test_tagging_normalisation_maps_class_labels_to_names():
     assert iobes["validation"][0]["tags"] == ["S-MISC", "S-LOC"]
 
 
-def test_tagging_label_column_by_index_or_name():
+def test_tagging_tags_column_by_index_or_name():
     # The list columns tokens, pos_tags, chunk_tags, ner_tags are the file's columns 0..3.
-    pos = normalize_tagging_dataset(conll_hub_like(), label_column=1, scheme=None)
+    pos = normalize_tagging_dataset(conll_hub_like(), tags_column=1, scheme=None)
     assert pos["train"][0]["tags"] == ["NNP", "VBZ"]
-    chunks = normalize_tagging_dataset(conll_hub_like(), label_column="chunk_tags")
+    chunks = normalize_tagging_dataset(conll_hub_like(), tags_column="chunk_tags")
     assert chunks["validation"][0]["tags"] == ["B-NP", "I-NP"]
-    with pytest.raises(DataError, match="is not a chunk tag"):
-        normalize_tagging_dataset(conll_hub_like(), label_column="pos_tags")
-    with pytest.raises(DataError, match=r"no label column 'ner'.*'ner_tags'"):
-        normalize_tagging_dataset(conll_hub_like(), label_column="ner")
-    with pytest.raises(DataError, match="label column 4 but the list columns are"):
-        normalize_tagging_dataset(conll_hub_like(), label_column=4)
+    with pytest.raises(DataError, match=r"train row 0, token 0: 'NNP' is not a chunk tag"):
+        normalize_tagging_dataset(conll_hub_like(), tags_column="pos_tags")
+    with pytest.raises(DataError, match=r"no tags column 'ner'.*'ner_tags'"):
+        normalize_tagging_dataset(conll_hub_like(), tags_column="ner")
+    with pytest.raises(DataError, match="tags column 4 but the list columns are"):
+        normalize_tagging_dataset(conll_hub_like(), tags_column=4)
 
 
 def test_tagging_integers_without_names_are_rejected():
@@ -222,9 +222,13 @@ def test_document_column_missing(caplog):
     assert some["test"].features == TAGGING_FEATURES
 
 
-def test_document_column_is_for_hub_tagging_data(tmp_path, no_hub):
+def test_document_column_is_not_for_conll_files(tmp_path, no_hub):
     directory = write_conll_directory(tmp_path / "conll")
-    with pytest.raises(DataError, match=r"document_column='id' is for hub data sets.*-DOCSTART-"):
+    with pytest.raises(
+        DataError,
+        match=r"document_column='id' is for data sets with a column .*"
+        "-DOCSTART-",
+    ):
         load(directory, "tagging", document_column="id")
     with pytest.raises(ValueError, match="document_column is for tagging data"):
         load(directory, "text", document_column="id")

@@ -269,3 +269,88 @@ def test_real_conll2003_reads_as_before(split):
     assert not any("document" in example for example in raw)
     digests = tuple(hashlib.sha256(json.dumps(e).encode()).hexdigest() for e in (converted, raw))
     assert digests == CONLL2003_DIGESTS[split]
+
+
+# ---------------------------------------------------------------- awkward input (issue 18)
+
+
+def test_a_lone_cr_ends_a_line_in_every_format(tmp_path):
+    conll = write(tmp_path, "mac.txt", "EU B-ORG\rrejects O\r\rPeter B-PER\r")
+    assert read_conll(conll) == [
+        {"tokens": ["EU", "rejects"], "tags": ["B-ORG", "O"]},
+        {"tokens": ["Peter"], "tags": ["B-PER"]},
+    ]
+    src = write(tmp_path, "mac.en", "one\rtwo\r\rfour")
+    tgt = write(tmp_path, "unix.de", "eins\nzwei\n\nvier\n")
+    assert read_parallel(src, tgt) == [("one", "eins"), ("two", "zwei"), ("", ""), ("four", "vier")]
+    mixed = write(tmp_path, "mixed.txt", "a\rb\r\nc\n\r\rd")
+    assert list(iter_lines(mixed)) == [(1, "a"), (2, "b"), (3, "c"), (4, ""), (5, ""), (6, "d")]
+    assert [line for _, line in iter_lines(mixed, keepends=True)] == [
+        "a\r",
+        "b\r\n",
+        "c\n",
+        "\r",
+        "\r",
+        "d",
+    ]
+    assert read_text(mixed) == "a\rb\r\nc\n\r\rd"
+    # line numbers in errors count lone CRs too
+    bad = write(tmp_path, "bad.txt", "a O\rb O\rc O d\r")
+    with pytest.raises(DataError, match="bad.txt:3: expected 2 columns"):
+        read_conll(bad)
+
+
+def test_nul_bytes_are_an_error_naming_line_and_column(tmp_path):
+    path = write(tmp_path, "nul.txt", b"a O\n\nb\0c O\n")
+    for reader in (read_conll, read_text, lambda p: list(iter_lines(p))):
+        with pytest.raises(DataError, match=r"nul.txt:3: a NUL byte at column 2: a text file"):
+            reader(path)
+    other = write(tmp_path, "ok.txt", "x\ny\nz\n")
+    with pytest.raises(DataError, match="nul.txt:3: a NUL byte"):
+        read_parallel(other, path)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le"])
+def test_utf16_without_a_bom_is_named(tmp_path, encoding):
+    path = write(tmp_path, "wide.txt", "EU B-ORG\nrejects O\n".encode(encoding))
+    with pytest.raises(DataError, match=r"wide.txt:1: \d+ of its \d+ bytes are NUL: .*UTF-16"):
+        read_conll(path)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_utf16_with_a_bom_is_named(tmp_path, encoding):
+    path = write(tmp_path, "bom16.txt", "EU B-ORG\n".encode(encoding))
+    with pytest.raises(DataError, match="bom16.txt:1: starts with a UTF-16 byte-order mark"):
+        read_text(path)
+
+
+def test_a_utf8_bom_is_dropped_from_the_first_line_only(tmp_path):
+    path = write(tmp_path, "bom8.txt", "\ufeffa\r\ufeffb\n")
+    assert list(iter_lines(path)) == [(1, "a"), (2, "\ufeffb")]
+
+
+@pytest.mark.parametrize("token", ["\xa0", "\u2581", "\u2029", "\u3000\u2581"])
+def test_a_token_without_a_visible_character_names_the_line(tmp_path, token):
+    path = write(tmp_path, "invisible.txt", f"EU B-ORG\n\nrejects O\n{token} O\n")
+    with pytest.raises(DataError, match=r"invisible.txt:4: the token .* no visible character"):
+        read_conll(path)
+    # only the token column is a word: a label column may hold anything the scheme allows
+    assert read_conll(path, token_column=-1, label_column=-1, scheme_to=None)[1]["tokens"] == [
+        "O",
+        "O",
+    ]
+
+
+@pytest.mark.parametrize("content", ["", "\n", "  \n\t\n"])
+def test_parallel_files_without_a_pair_of_sentences_name_both_files(tmp_path, content):
+    src = write(tmp_path, "e.en", content)
+    tgt = write(tmp_path, "e.de", content)
+    with pytest.raises(DataError, match=r"e.en and .*e.de have .*expected line-aligned"):
+        read_parallel(src, tgt)
+
+
+def test_parallel_files_whose_every_pair_has_an_empty_side_are_an_error(tmp_path):
+    src = write(tmp_path, "a.en", "one\n\n")
+    tgt = write(tmp_path, "a.de", "\nzwei\n")
+    with pytest.raises(DataError, match="have 2 lines but no pair of non-blank ones"):
+        read_parallel(src, tgt)

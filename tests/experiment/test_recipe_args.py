@@ -1,10 +1,18 @@
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import pytest
+import yaml
 
-from seqlstm.experiment.recipe_args import config_from, parse_recipe_args
+from seqlstm.errors import DataError
+from seqlstm.experiment.recipe_args import (
+    config_from,
+    config_yaml,
+    parse_recipe_args,
+    read_config_file,
+)
 from seqlstm.training import TrainerConfig
 
 
@@ -174,3 +182,159 @@ def test_config_from_takes_the_shared_fields_and_the_fixed_values():
         config_from(TrainerConfig, cfg, lr=1.0)
     with pytest.raises(TypeError, match="no_such_setting"):
         config_from(TrainerConfig, cfg, no_such_setting=1)
+
+
+# ----------------------------------------------------------------------------- config files
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_config_file_sits_between_the_defaults_and_the_explicit_options(tmp_path):
+    config = write(
+        tmp_path / "run.yaml",
+        "# a comment\nhidden_size: 32\nlr: 1e-2\nlayers: [4, 5]\nvectors: glove.txt\n"
+        "use_crf: false\nbetas: [0.5, 1]\nscheme: IOBES\nmax_epochs: null\n"
+        "data_dir: data\nout: runs/x\nseed: 9\ndevice: cpu\n",
+    )
+    args = parse("--config", str(config))
+    c = args.config
+    # from the file, typed as the fields declare: "1e-2" is text to YAML 1.1, a float here
+    assert (c.hidden_size, c.lr, c.layers, c.vectors) == (32, 0.01, (4, 5), Path("glove.txt"))
+    assert (c.use_crf, c.betas, c.scheme, c.max_epochs) == (False, (0.5, 1.0), "IOBES", None)
+    assert type(c.betas[1]) is float and type(c.lr) is float
+    assert (args.data_dir, args.out, args.seed, c.seed, args.device) == (
+        Path("data"),
+        Path("runs/x"),
+        9,
+        9,
+        "cpu",
+    )
+    # untouched fields keep their defaults; the "full" preset does not apply under a file
+    assert (c.batch_tokens, c.tags) == (1000, ["a"])
+    assert (args.preset, args.config_file) == (None, config)
+    # explicit options win over the file, in any order
+    over = parse("--hidden-size", "7", "--config", str(config), "--seed", "1", "--use-crf")
+    assert (over.config.hidden_size, over.seed, over.config.use_crf, over.config.lr) == (
+        7,
+        1,
+        True,
+        0.01,
+    )
+    # --dataset and --data-dir are one choice: the option replaces the file's data_dir
+    hub = parse("--config", str(config), "--dataset", "eriktks/conll2003")
+    assert (hub.dataset, hub.data_dir) == ("eriktks/conll2003", None)
+
+
+def test_an_empty_config_file_gives_the_defaults(tmp_path):
+    args = parse("--config", str(write(tmp_path / "empty.yaml", "# nothing set\n")))
+    assert args.config == RecipeConfig() and args.out == Path("runs/test")
+
+
+def test_config_names_a_preset_and_preset_still_works(tmp_path):
+    assert parse("--config", "cpu").config == parse("--preset", "cpu").config
+    assert parse("--config", "cpu").preset == "cpu"
+    # a preset may be a YAML file, read only when chosen: a broken one elsewhere is not read
+    presets = {
+        "full": {},
+        "small": write(tmp_path / "small.yaml", "hidden_size: 4\n"),
+        "broken": write(tmp_path / "broken.yaml", "hidden_size: [\n"),
+    }
+    small = parse("--preset", "small", presets=presets)
+    assert small.config.hidden_size == 4 and small.preset == "small"
+    assert small.config_file == tmp_path / "small.yaml"
+    assert parse(presets=presets).config == RecipeConfig()
+
+
+def test_config_and_preset_together_is_an_argparse_error(capsys):
+    assert "not allowed with" in parse_error(capsys, "--config", "cpu", "--preset", "smoke")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("hiden_size: 3\n", "unknown key 'hiden_size'; did you mean 'hidden_size'?"),
+        ("hidden-size: 3\n", "unknown key 'hidden-size'; did you mean 'hidden_size'?"),
+        ("colour: red\n", "unknown key 'colour' (--print-config lists every key)"),
+        ("hidden_size: 1.5\n", "hidden_size: expected an integer, got 1.5"),
+        ("hidden_size: true\n", "hidden_size: expected an integer, got True"),
+        ("use_crf: 'yes'\n", "use_crf: expected true or false, got 'yes'"),
+        ("lr: fast\n", "lr: expected a number, got 'fast'"),
+        ("scheme: BIO\n", "scheme: expected one of 'IOB1', 'IOB2', 'IOBES', got 'BIO'"),
+        ("max_epochs: many\n", "max_epochs: expected an integer or null, got 'many'"),
+        ("betas: [0.9]\n", "betas: expected a list of 2 numbers, got [0.9]"),
+        ("layers: 3\n", "layers: expected a list of integers, got 3"),
+        ("hidden_size: null\n", "hidden_size: expected an integer, got None"),
+        ("vectors: 3\n", "vectors: expected a path (a string) or null, got 3"),
+        ("device: tpu\n", "device: expected one of 'auto', 'cpu', 'cuda', 'mps', got 'tpu'"),
+        ("seed: '7'\n", "seed: expected an integer, got '7'"),
+        ("dataset: x\ndata_dir: y\n", "sets both dataset and data_dir"),
+        ("- hidden_size\n", "expected a mapping of settings (name: value), got a list"),
+        ("lr: 1\nhidden_size: [\n", ", line 3: not valid YAML"),
+    ],
+)
+def test_a_bad_config_file_is_a_data_error_naming_the_file_and_key(tmp_path, text, message):
+    config = write(tmp_path / "bad.yaml", text)
+    with pytest.raises(DataError) as error:
+        parse("--config", str(config))
+    assert str(error.value).startswith(f"{config}") and message in str(error.value)
+
+
+def test_a_missing_config_file_names_the_shipped_configs(tmp_path):
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(DataError, match="no such file, and no shipped config of that name"):
+        parse("--config", str(missing))
+    with pytest.raises(DataError, match=r"--config smok: .*\(shipped: cpu, full, smoke\)"):
+        parse("--config", "smok")
+    with pytest.raises(DataError, match="no such config file"):
+        read_config_file(missing, RecipeConfig)
+
+
+def test_the_configs_own_check_names_the_file(tmp_path, capsys):
+    config = write(tmp_path / "zero.yaml", "hidden_size: 0\n")
+    err = parse_error(capsys, "--config", str(config))
+    assert f"hidden_size must be positive, got 0 (settings of {config})" in err
+
+
+def test_print_config_writes_every_setting_and_reads_back_to_the_same_run(tmp_path, capsys):
+    argv = [
+        "--preset",
+        "cpu",
+        "--lr",
+        "3e-4",
+        "--vectors",
+        "v.txt",
+        "--data-dir",
+        "d",
+        "--seed",
+        "5",
+    ]
+    with pytest.raises(SystemExit) as exit_info:
+        parse(*argv, "--print-config")
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    settings = yaml.safe_load(text)
+    # every field and common option, once, the common options first
+    fields = [f.name for f in dataclasses.fields(RecipeConfig)]
+    assert list(settings) == ["dataset", "data_dir", "out", "seed", "device"] + [
+        name for name in fields if name != "seed"
+    ]
+    assert settings["lr"] == 3e-4 and settings["layers"] == [1] and settings["vectors"] == "v.txt"
+    assert (settings["data_dir"], settings["seed"], settings["dataset"]) == ("d", 5, None)
+    expected = parse(*argv)
+    again = parse("--config", str(write(tmp_path / "run.yaml", text)))
+    assert again.config == expected.config
+    common = ("dataset", "data_dir", "out", "seed", "device")
+    assert [getattr(again, n) for n in common] == [getattr(expected, n) for n in common]
+    assert config_yaml(again) == config_yaml(expected) == text
+
+
+def test_the_command_is_recorded_as_typed_with_the_program_that_runs_it():
+    """results.json records ``args.command``: the recipe's module run with ``python -m``, or
+    the ``prog`` a caller names (``seqlstm train ner``), then the arguments, shell-quoted."""
+    args = parse("--preset", "smoke", "--out", "runs/a b")
+    assert args.command == f"python -m {RecipeConfig.__module__} --preset smoke --out 'runs/a b'"
+    named = parse_recipe_args(RecipeConfig, PRESETS, ["--seed", "3"], prog="seqlstm train x")
+    assert named.command == "seqlstm train x --seed 3"

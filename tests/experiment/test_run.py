@@ -32,6 +32,7 @@ WORKER = Path(__file__).with_name("recipe_worker.py")
 SPLITS = {"train": None, "validation": None, "test": None}
 RESULT_KEYS = {
     "task", "dataset", "metrics", "config", "seed", "wall_time_s", "device", "data_sha256",
+    "command",
 }  # fmt: skip
 
 # ----------------------------------------------------------------------------- fingerprint
@@ -197,7 +198,7 @@ def test_run_recorder_writes_results_and_log(tmp_path, capsys):
 
 
 RESULT_KEYS_ORDER = ["task", "dataset", "metrics", "config", "seed", "wall_time_s", "device"]
-RESULT_KEYS_ORDER.append("data_sha256")
+RESULT_KEYS_ORDER += ["data_sha256", "command"]
 
 
 def test_trainer_config_adds_what_every_recipe_trains_with(tmp_path):

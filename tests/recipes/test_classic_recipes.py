@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from recipes import digits_rows, forecast
 from seqlstm.errors import DataError
+from seqlstm.recipes import digits_rows, forecast
 from seqlstm.tasks.classic.classifier import LSTMClassifier
 from seqlstm.tasks.classic.forecaster import LSTMForecaster
 from seqlstm.tasks.classic.naive_forecasts import naive_forecast_errors
@@ -23,6 +23,7 @@ RESULT_KEYS = {
     "wall_time_s",
     "device",
     "data_sha256",
+    "command",
 }
 
 

@@ -8,10 +8,10 @@ import random
 import pytest
 from locations import ROOT
 
-from recipes import tinyshakespeare_char_lm, wikitext2_lm
 from seqlstm.data.streams import text_lines
 from seqlstm.errors import DataError
 from seqlstm.experiment.recipe_args import parse_recipe_args
+from seqlstm.recipes import tinyshakespeare_char_lm, wikitext2_lm
 from seqlstm.tasks.language_modeling.language_model import LSTMLanguageModel
 from seqlstm.text.tokenizer import normalize
 
@@ -40,7 +40,7 @@ def test_shakespeare_split_and_character_count(tmp_path):
     [("tinyshakespeare_char_lm", "ShakespeareConfig"), ("wikitext2_lm", "WikiTextConfig")],
 )
 def test_every_preset_parses_and_budgets_steps_not_minutes(recipe_name, config_name):
-    recipe = importlib.import_module(f"recipes.{recipe_name}")
+    recipe = importlib.import_module(f"seqlstm.recipes.{recipe_name}")
     config_class = getattr(recipe, config_name)
     for preset in recipe.PRESETS:
         args = parse_recipe_args(config_class, recipe.PRESETS, ["--preset", preset])

@@ -3,10 +3,10 @@ import json
 import pytest
 from locations import ROOT
 
-from recipes import multi30k_translation
 from seqlstm.errors import DataError
 from seqlstm.experiment.run import data_fingerprint
 from seqlstm.metrics import corpus_bleu, corpus_chrf
+from seqlstm.recipes import multi30k_translation
 from seqlstm.tasks.translation.translator import Seq2SeqLSTM
 
 MULTI30K = ROOT.parent / "shared" / "data" / "multi30k"

@@ -1,4 +1,5 @@
-"""Recipes run as scripts: bad input ends with one line and exit status 2, no traceback."""
+"""Recipes run as scripts (`python -m seqlstm.recipes.NAME`): bad input ends with one line and
+exit status 2, no traceback."""
 
 import os
 import subprocess
@@ -7,8 +8,7 @@ import time
 
 from locations import ROOT
 
-RECIPES = sorted(p for p in (ROOT / "recipes").glob("*.py") if p.name != "__init__.py")
-NER = ROOT / "recipes" / "conll2003_ner.py"
+RECIPES = sorted(p for p in (ROOT / "seqlstm" / "recipes").glob("*.py") if p.name != "__init__.py")
 
 
 def test_every_recipe_script_ends_through_run_recipe():
@@ -33,7 +33,8 @@ def test_bad_input_and_an_offline_hub_id_end_with_one_line_and_status_2(tmp_path
     # both at once: each process spends its ~2 s importing torch and datasets
     processes = {
         name: subprocess.Popen(
-            [sys.executable, str(NER), *options, *common, "--out", str(tmp_path / name)],
+            [sys.executable, "-m", "seqlstm.recipes.conll2003_ner", *options, *common]
+            + ["--out", str(tmp_path / name)],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.PIPE,

@@ -195,7 +195,10 @@ def test_tagger(tokenizer, lm, char_filters):
         ["O", "B-PER", "I-PER", "E-PER", "S-PER"], pad_token=None, unk_token=None
     )
     chars = Vocabulary.build(list("abcdefghij")) if char_filters else None
-    config = TaggerConfig(subword_dim=12, hidden_size=20, char_filters=char_filters)
+    # no document context: the encoder's input sizes below have no sentence-start flag
+    config = TaggerConfig(
+        subword_dim=12, hidden_size=20, char_filters=char_filters, context_words=0
+    )
     tagger = BiLSTMCRFTagger(config, tokenizer, labels=labels, chars=chars)
     before = snapshot(tagger)
     report = transfer_from_language_model(tagger, lm)

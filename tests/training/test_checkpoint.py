@@ -212,3 +212,49 @@ def test_checkpoints_are_readable_as_the_umask_allows(tmp_path, restore_umask):
     assert path.stat().st_mode & 0o777 == 0o755
     for file in (path / TENSORS_FILE, path / STATE_FILE, manager.directory / "latest"):
         assert file.stat().st_mode & 0o777 == 0o644, file.name
+
+
+def test_a_step_directory_without_both_files_is_never_taken_for_a_checkpoint(tmp_path):
+    manager = CheckpointManager(tmp_path, keep_last=3)
+    manager.save(1, {"w": torch.zeros(1)}, {"step": 1})
+    manager.save(2, {"w": torch.ones(1)}, {"step": 2})
+    for step, left in ((3, TENSORS_FILE), (4, STATE_FILE)):  # half-deleted, newer than 2
+        write_checkpoint(tmp_path / f"step-{step:08d}", {"w": torch.ones(1)}, {"step": step})
+        (tmp_path / f"step-{step:08d}" / left).unlink()
+    (tmp_path / "step-00000005").mkdir()  # emptied, not yet removed
+    assert [p.name for p in manager.checkpoints()] == ["step-00000001", "step-00000002"]
+    assert manager.latest().name == "step-00000002"
+    (tmp_path / "best").write_text("step-00000003\n")
+    with pytest.raises(CheckpointError, match="step-00000003, which is incomplete"):
+        manager.best()
+    (tmp_path / "best").unlink()
+    assert sorted(manager.remove_stale_temporaries()) == [
+        "step-00000003",
+        "step-00000004",
+        "step-00000005",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "latest",
+        "step-00000001",
+        "step-00000002",
+    ]
+
+
+def test_prune_moves_a_checkpoint_aside_before_deleting_it(tmp_path, monkeypatch):
+    manager = CheckpointManager(tmp_path, keep_last=1, keep_best=False)
+    manager.save(1, {"w": torch.zeros(1)}, {"step": 1})
+
+    def killed(path, *args, **kwargs):  # a kill during the prune, after one file went
+        next(p for p in path.rglob("*") if p.is_file()).unlink()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("shutil.rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        manager.save(2, {"w": torch.ones(1)}, {"step": 2})
+    monkeypatch.undo()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names[0].startswith(".deleting-step-00000001-")  # not under its own name
+    assert names[1:] == ["latest", "step-00000002"]
+    assert [p.name for p in manager.checkpoints()] == ["step-00000002"]
+    assert manager.remove_stale_temporaries() == [names[0]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names[1:]

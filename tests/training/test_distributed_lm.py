@@ -1,5 +1,6 @@
 """The language model under torchrun on CPU (gloo): two ranks train on their own rows of the
-stream, and together they equal one process on the combined rows."""
+stream, and together they equal one process on the combined rows; a run stopped mid-epoch and
+resumed, each rank from its own carried state, equals the uninterrupted one bit for bit."""
 
 import json
 from pathlib import Path
@@ -13,8 +14,10 @@ from seqlstm.data.streams import StreamBatches
 from seqlstm.tasks.language_modeling.language_model import LanguageModelConfig, LSTMLanguageModel
 from seqlstm.text.tokenizer import SubwordTokenizer
 from seqlstm.training import Trainer
+from seqlstm.training.checkpoint import read_checkpoint
 
 WORKER = Path(__file__).with_name("lm_ddp_worker.py")
+RESUME_WORKER = Path(__file__).with_name("lm_ddp_resume_worker.py")
 
 
 def test_two_ranks_train_on_their_shares_and_equal_one_process_on_all_rows(tmp_path):
@@ -58,3 +61,40 @@ def test_two_ranks_train_on_their_shares_and_equal_one_process_on_all_rows(tmp_p
     ddp_metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert abs(ddp_metrics["loss"] - best["loss"]) < 1e-6
     assert best["loss"] < evaluate(load_model(tmp_path / "initial"))["loss"] - 0.5
+
+
+def test_two_ranks_resume_mid_epoch_each_from_its_own_carried_state(tmp_path):
+    texts = [row["text"] for row in ROWS]
+    tokenizer = SubwordTokenizer.train(texts, vocab_size=300, model_type="char")
+    torch.manual_seed(0)
+    lm_config = LanguageModelConfig(
+        embedding_dim=12,
+        hidden_size=20,
+        num_layers=2,
+        dropout_embedding=0.1,
+        dropout_input=0.2,
+        dropout_hidden=0.2,
+        dropout_output=0.2,
+        weight_drop=0.2,
+    )
+    LSTMLanguageModel(lm_config, tokenizer).save_pretrained(tmp_path / "initial")
+
+    run_two_processes(RESUME_WORKER, tmp_path, timeout=300)
+
+    full = load_file(tmp_path / "full.safetensors")
+    resumed = load_file(tmp_path / "resumed.safetensors")
+    initial = load_model(tmp_path / "initial").state_dict()
+    for name, value in full.items():
+        assert torch.equal(resumed[name], value), name
+    assert not torch.equal(full["decoder.weight"], initial["decoder.weight"])
+    # the checkpoint of step 3 (mid-epoch) keeps each rank's own state, which differ
+    tensors, state = read_checkpoint(tmp_path / "split" / "checkpoints" / "step-00000003")
+    assert len(state["training_state"]) == 2
+    for rank in (0, 1):
+        carried = load_file(tmp_path / f"carried-{rank}.safetensors")
+        assert sorted(carried) == ["c/0", "c/1", "h/0", "h/1"]
+        for name, value in carried.items():
+            assert torch.equal(tensors[f"training_state/{rank}/model/{name}"], value)
+    assert not torch.equal(
+        tensors["training_state/0/model/h/1"], tensors["training_state/1/model/h/1"]
+    )

@@ -3,6 +3,8 @@
 import json
 import logging
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqlstm.atomic_files import DirectoryInUseError
 from seqlstm.errors import CheckpointError
 from seqlstm.tasks.base import StepOutput
 from seqlstm.training import (
@@ -231,8 +234,49 @@ def test_resume_rejects_a_checkpoint_of_another_model_config(tmp_path):
 
 def test_fresh_run_refuses_to_mix_with_old_checkpoints(tmp_path):
     train_lm(tmp_path, max_steps=2)
-    with pytest.raises(ValueError, match="resume=True"):
+    with pytest.raises(
+        CheckpointError, match=r"earlier run \(the newest: step-00000002\).*resume=True"
+    ):
         train_lm(tmp_path, max_steps=2)
+
+
+def test_a_second_trainer_on_the_same_output_dir_is_refused_while_the_first_runs(tmp_path):
+    hold = (
+        "import sys; from seqlstm.atomic_files import lock_directory; "
+        "lock = lock_directory(sys.argv[1]); print('locked', flush=True); sys.stdin.read()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        with pytest.raises(
+            DirectoryInUseError, match=rf"in use by another run \(pid {holder.pid} "
+        ):
+            train_lm(tmp_path, max_steps=2)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (tmp_path / "checkpoints").exists()
+    train_lm(tmp_path, max_steps=2)  # the killed holder left no stale lock
+    assert (tmp_path / ".lock").read_text() == ""  # released at the end of fit
+
+
+def test_fit_removes_what_a_killed_write_left(tmp_path, caplog):
+    train_lm(tmp_path, max_steps=2)
+    (tmp_path / ".tmp-metrics.jsonl-0a1b2c3d").write_text('{"event"')
+    (tmp_path / "checkpoints" / ".tmp-step-00000004-1a2b3c4d").mkdir()
+    with caplog.at_level(logging.INFO, logger="seqlstm.training.trainer"):
+        train_lm(tmp_path, resume=True, max_steps=4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "checkpoints", "metrics.jsonl"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert (
+        f"removed what an interrupted run left in {tmp_path}: .tmp-metrics.jsonl-0a1b2c3d"
+        in messages
+    )
 
 
 # --- loss normalisation, seeding ------------------------------------------------------------

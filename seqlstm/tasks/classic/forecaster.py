@@ -24,12 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from seqlstm.errors import DataError
+from seqlstm.errors import CheckpointError, DataError
 from seqlstm.layers.lstm import LSTM
 from seqlstm.pretrained import PretrainedModel
 from seqlstm.tasks.base import Row, StepOutput, column, evaluating, numbered_rows
@@ -152,6 +153,15 @@ class LSTMForecaster(PretrainedModel):
             dropout=config.dropout if config.num_layers > 1 else 0.0,
         )
         self.head = nn.Linear(config.hidden_size, config.horizon * len(config.targets))
+
+    def check_loaded_weights(self, path: Path) -> None:
+        """The saved ``targets`` (the indices of the forecast features) must be the config's:
+        they index the scaler's buffers, so another value would fail or mislead at forecast."""
+        if self.targets.tolist() != list(self.config.targets):
+            raise CheckpointError(
+                f"{path}: the tensor 'targets' holds {self.targets.tolist()} but the config's "
+                f"target features are {list(self.config.targets)}"
+            )
 
     @torch.no_grad()
     def fit_scaler(self, series: Tensor) -> None:

@@ -21,18 +21,23 @@ The task protocol (`seqlstm.tasks.base`): `encode(rows)` frames each text as `BO
 training lays the framed texts end to end as one stream (`StreamBatches.from_examples`) and
 `forward(LMBatch)` reads its truncated-BPTT windows with the LSTM state carried from one
 window to the next inside the model, so the Trainer (and DDP, which wraps `forward`) needs no
-step function of its own. `logits(input_ids, hidden)` is the network itself.
+step function of its own. The carried state goes into the Trainer's checkpoints through
+`training_state_dict` / `load_training_state_dict` (the protocol's `CarriesTrainingState`),
+so a run killed mid-epoch and resumed equals the uninterrupted run. `logits(input_ids,
+hidden)` is the network itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqlstm.data.dataset_rows import text_rows
 from seqlstm.data.streams import LMBatch, frame_texts, join_stream, text_batch
 from seqlstm.errors import DataError
 from seqlstm.layers.embedding import SharedEmbedding
@@ -45,10 +50,25 @@ from seqlstm.text.tokenizer import SubwordTokenizer, normalize
 # A row of text: {"text": str} (what `seqlstm.data.load(..., "text")` gives), or a bare str.
 TextRow = Mapping[str, object] | str
 
+# The most tokens one `generate` call adds to a prompt: a bound on the work of one call (a
+# minute or so of a CPU for the recipes' models); a longer text is generated in several calls,
+# each continuing the text so far.
+MAX_NEW_TOKENS = 65_536
+
 
 @dataclass
 class LanguageModelConfig:
-    """Sizes and regularisation; the defaults are AWD-LSTM's word-level WikiText-2 setup."""
+    """Sizes and regularisation. The defaults are AWD-LSTM's word-level WikiText-2 setup, the
+    subword LM recipe's (seqlstm.recipes.wikitext2_lm). The character LM recipe
+    (seqlstm.recipes.tinyshakespeare_char_lm) sets its own: a character model wants an untied,
+    wider output and little embedding dropout, so one set of defaults cannot serve both. A
+    model directory saved without a field loads with its ``legacy_defaults`` value
+    (seqlstm.pretrained).
+    """
+
+    # the defaults before they became the recipe's: what a config.json lacking the field was
+    # trained with
+    legacy_defaults: ClassVar[dict[str, Any]] = {"dropout_hidden": 0.3}
 
     embedding_dim: int = 400
     hidden_size: int = 1150  # every layer but the last
@@ -57,7 +77,9 @@ class LanguageModelConfig:
     tie_weights: bool = True
     dropout_embedding: float = 0.1  # drops whole word types from the embedding ("dropoute")
     dropout_input: float = 0.65  # locked dropout on the LSTM input ("dropouti")
-    dropout_hidden: float = 0.3  # locked dropout between LSTM layers ("dropouth")
+    # locked dropout between LSTM layers ("dropouth"): 0.2 in AWD-LSTM's WikiText-2 command
+    # (0.3 is the default of its main.py)
+    dropout_hidden: float = 0.2
     dropout_output: float = 0.4  # locked dropout on the last layer's output ("dropout")
     weight_drop: float = 0.5  # DropConnect on the hidden-to-hidden matrices ("wdrop")
 
@@ -227,11 +249,54 @@ class LSTMLanguageModel(PretrainedModel):
         if hidden is not None and hidden[0][0].size(1) != batch.inputs.size(0):
             raise ValueError(
                 f"a window of {batch.inputs.size(0)} rows at position {batch.position} follows "
-                f"one of {hidden[0][0].size(1)} rows; a stream's windows must come in order"
+                f"one of {hidden[0][0].size(1)} rows; a stream's windows must come in order "
+                "(and a resumed run needs the batch size and number of processes it was "
+                "checkpointed with)"
             )
         logits, hidden = self.logits(batch.inputs, hidden)
         self._carried = detach_hidden(hidden)
         return token_nll(logits, batch.targets)
+
+    def training_state_dict(self) -> dict[str, Tensor]:
+        """The state `forward` carries to the next window, for checkpoints (the
+        `CarriesTrainingState` hook of `seqlstm.tasks.base`, so that a run resumed mid-epoch
+        reads on from the same state): `h/i` and `c/i` FloatTensor[1, B, H_i] of each layer
+        i; empty before the first window."""
+        if self._carried is None:
+            return {}
+        state = {}
+        for i, (h, c) in enumerate(self._carried):
+            state[f"h/{i}"], state[f"c/{i}"] = h, c
+        return state
+
+    def load_training_state_dict(self, state: Mapping[str, Tensor]) -> None:
+        """Carry `state` (what `training_state_dict` gave; empty: none) into the next window.
+
+        Raises ValueError when it does not fit this model: other keys, or shapes other than
+        [1, B, H_i] with one B for all layers.
+        """
+        if not state:
+            self._carried = None
+            return
+        sizes = self.config.layer_sizes()
+        expected = {f"{part}/{i}" for i in range(len(sizes)) for part in ("h", "c")}
+        if set(state) != expected:
+            raise ValueError(
+                f"expected the entries {sorted(expected)} of a {len(sizes)}-layer model, "
+                f"got {sorted(state)}"
+            )
+        rows = state["h/0"].shape[1] if state["h/0"].dim() == 3 else -1
+        for name in sorted(expected):
+            size = sizes[int(name.split("/")[1])]
+            if tuple(state[name].shape) != (1, rows, size):
+                raise ValueError(
+                    f"{name} has shape {tuple(state[name].shape)}, expected (1, B, {size}) "
+                    "with one B for every entry"
+                )
+        device = self.embedding.token_embedding.weight.device
+        self._carried = [
+            (state[f"h/{i}"].to(device), state[f"c/{i}"].to(device)) for i in range(len(sizes))
+        ]
 
     def encode(self, rows: Iterable[TextRow]) -> list[Tensor]:
         """Each row's text framed as `BOS ids EOS`: one LongTensor[n + 2] per row.
@@ -253,12 +318,19 @@ class LSTMLanguageModel(PretrainedModel):
 
     @torch.no_grad()
     def evaluate(
-        self, rows: Iterable[TextRow], batch_size: int = 10, bptt: int = 70
+        self,
+        rows: Iterable[TextRow],
+        batch_size: int = 10,
+        bptt: int = 70,
+        *,
+        text_column: str | None = None,
     ) -> dict[str, float]:
         """Metrics of the rows' texts read as one stream with carried state, no dropout.
 
-        rows as for `encode` ({"text": str} or str, one text each); the stream is the framed
-        texts end to end, as in training.
+        rows as for `encode` ({"text": str} or str, one text each), or a `datasets.Dataset`
+        whose `text` column (or `text_column`) holds them (seqlstm.data.dataset_rows); a
+        DatasetDict, a lone str or a lone row is a DataError. The stream is the framed texts
+        end to end, as in training.
 
         - nll, perplexity: per scored token (every subword, and EOS once per text).
         - bits_per_character, nats_per_character: the total nll over the characters of the
@@ -276,7 +348,7 @@ class LSTMLanguageModel(PretrainedModel):
         short to give every row a full bptt window is read in fewer rows (one for a text
         shorter than a window), rather than as many short rows that each lose their context.
         """
-        texts = _texts(rows)
+        texts = _texts(text_rows(rows, text_column))
         stream = join_stream(frame_texts(self.tokenizer, texts))
         batch_size = max(1, min(batch_size, (stream.numel() - 1) // bptt))
         total_nll, num_tokens = evaluate_stream(self, stream, batch_size, bptt)
@@ -325,11 +397,21 @@ class LSTMLanguageModel(PretrainedModel):
         Prompts are left-padded into one batch; a row keeps the zero state until its prompt
         starts, so with greedy decoding a prompt's continuation does not depend on the other
         prompts. (Sampled draws depend on the row's position in the batch.)
+
+        max_new_tokens is an integer in [0, MAX_NEW_TOKENS] (65,536) and temperature a finite
+        number >= 0; a ValueError says so otherwise.
         """
-        if max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if (
+            isinstance(max_new_tokens, bool)
+            or not isinstance(max_new_tokens, int)
+            or not 0 <= max_new_tokens <= MAX_NEW_TOKENS
+        ):
+            raise ValueError(
+                f"max_new_tokens must be an integer in [0, {MAX_NEW_TOKENS}], got "
+                f"{max_new_tokens!r}"
+            )
+        if not 0 <= temperature < float("inf"):  # NaN too: it would make every draw NaN
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         if top_p is not None and not 0.0 < top_p <= 1.0:

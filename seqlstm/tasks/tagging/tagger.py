@@ -51,7 +51,7 @@ import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -59,6 +59,8 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pad_sequence
 
 from seqlstm.data import BucketedBatches, lengths_to_mask, pad_sequences
+from seqlstm.data.dataset_rows import tagging_rows
+from seqlstm.data.documents import DocumentSource, mark_documents
 from seqlstm.data.word_vectors import load_word_vectors
 from seqlstm.errors import DataError
 from seqlstm.layers.crf import LinearChainCRF
@@ -84,7 +86,7 @@ Sentence = str | Sequence[str]
 Document = Sequence[Sentence]
 
 # The CRF schemes in which "this entity is in the sentence" is a constraint on single
-# positions, which the entity confidence needs (see _entity_probabilities).
+# positions, which the entity confidence needs (see _path_probabilities).
 CRF_SCHEMES = ("IOB2", "IOBES")
 
 # Inference embeds the distinct words of a call in pieces of at most FEATURE_CELLS words x
@@ -96,33 +98,46 @@ FEATURE_CELLS = 1 << 17
 
 @dataclass
 class TaggerConfig:
-    """Sizes and tag schemes; the defaults are Lample et al.'s, with a character CNN."""
+    """Sizes and tag schemes. The defaults are the NER recipe's (seqlstm.recipes.conll2003_ner,
+    measured in docs/RESULTS.md): Lample et al.'s model with a character CNN, wider, with
+    lowercased subwords and document context. A model directory saved without a field loads
+    with its ``legacy_defaults`` value, the default it was trained with (seqlstm.pretrained).
+    """
+
+    # The defaults before they became the recipe's: what a config.json that lacks the field
+    # (saved before the field existed) was trained with
+    legacy_defaults: ClassVar[dict[str, Any]] = {
+        "lowercase_subwords": False,
+        "char_filters": 50,
+        "hidden_size": 100,
+        "context_words": 0,
+    }
 
     scheme: str = "IOB2"  # the tags given to and returned by the tagger
     crf_scheme: str = "IOBES"  # the tags the CRF is trained and decodes in: IOB2 or IOBES
     subword_dim: int = 100  # subword embeddings, pooled into one vector per word
     # mean pooling and word dropout 0.3 generalised best to unseen words on CoNLL-2003
-    # (recipes/conll2003_ner.py has the measurements)
+    # (docs/RESULTS.md has the measurements)
     pooling: Literal["first", "mean"] = "mean"
     # subwords of the lowercased word (train the tokenizer on text of subword_words(...)):
     # "JAPAN" in a headline and "Japan" share their pieces, and the character CNN, which
     # sees the word as written, still tells the model its case (without it, nothing does).
-    # Worth +1.1 test F1 on CoNLL-2003 (docs/RESULTS.md). Off by default: it needs such a
-    # tokenizer, and models saved before the option existed load with it off
-    lowercase_subwords: bool = False
+    # Worth +1.1 test F1 on CoNLL-2003 (docs/RESULTS.md). A tokenizer trained on cased text
+    # still encodes lowercased words, only in more pieces
+    lowercase_subwords: bool = True
     char_embedding_dim: int = 25
-    char_filters: int = 50  # character CNN features per word; 0: no character features
+    char_filters: int = 100  # character CNN features per word; 0: no character features
     char_kernel_size: int = 3
     word_embedding_dim: int = 0  # word table over lowercased words; 0: none (100 for GloVe 100d)
     # share of words whose subwords and word-table entry are replaced by <unk> in training
     word_dropout: float = 0.3
-    hidden_size: int = 100  # BiLSTM units per direction
+    hidden_size: int = 200  # BiLSTM units per direction (Lample et al.: 100)
     num_layers: int = 1
     dropout: float = 0.5  # on the word features, on the BiLSTM outputs and between its layers
     # words of the neighbouring sentences of the same document the BiLSTM reads on each side
     # of a sentence (seqlstm.tasks.tagging.context); 0: none. Sentences given without a
     # document are read alone
-    context_words: int = 0
+    context_words: int = 60
     # inference reads a document in chunks of this many words, each between context_words
     # of context (one pass over the text); 0: one sentence per chunk, each sentence read
     # with its own context. Every word sees at least context_words on each side within its
@@ -606,13 +621,12 @@ class BiLSTMCRFTagger(PretrainedModel):
         with evaluating(self):
             for indices, emissions, mask in self._scored_batches(words, sizes, batch_size):
                 paths, _ = self.crf.viterbi(emissions, mask)  # [B, W], -1 on padding
-                confidences = self.crf.path_marginals(emissions, mask, paths).tolist()
                 labels = [
                     self.labels.decode(row[: len(words[i])])
                     for row, i in zip(paths.tolist(), indices, strict=True)
                 ]
                 chunks = [tag_chunks(sentence_labels) for sentence_labels in labels]
-                scores = self._entity_probabilities(emissions, mask, paths, chunks)
+                confidences, scores = self._path_probabilities(emissions, mask, paths, chunks)
                 for row, i in enumerate(indices):
                     n = len(words[i])
                     entities = [
@@ -636,24 +650,71 @@ class BiLSTMCRFTagger(PretrainedModel):
             raise TypeError(f"predict_entities takes a str or a list of words, not {type(text)}")
         return self.tag([text])[0].entities
 
-    def entity_scores(self, rows: Iterable[Row], batch_size: int = 64) -> EntityScores:
+    def entity_scores(
+        self,
+        rows: Iterable[Row],
+        batch_size: int = 64,
+        *,
+        tokens_column: str | int | None = None,
+        tags_column: str | int | None = None,
+        documents: DocumentSource = "marked",
+    ) -> EntityScores:
         """Entity precision/recall/F1 (conlleval) of the predictions against the rows' tags.
 
-        rows need ``tokens`` and ``tags`` (config.scheme); rows with a ``document`` value are
-        read as documents (consecutive rows with the same value form one, as
-        :meth:`predict_documents` reads them), rows without one alone. ``.report()`` of the
+        rows: dicts with ``tokens`` and ``tags`` (config.scheme), or a ``datasets.Dataset``
+        as the hub gives it (``tagger.evaluate(ds["test"])``): its words and tags are found
+        by name (``tokens``/``words``, ``tags``/``ner_tags``/``labels``) or named by
+        ``tokens_column``/``tags_column``, ClassLabel ids are read through the data set's own
+        label names, and its chunk scheme is converted to config.scheme
+        (seqlstm.data.dataset_rows.tagging_rows). Rows with a ``document`` value are read as
+        documents (consecutive rows with the same value form one, as
+        :meth:`predict_documents` reads them), rows without one alone; ``documents`` sets the
+        rule (seqlstm.data.documents): ``"marked"`` (the default) as just said,
+        ``"whole-split"`` reads all the rows as one document in their order - what the NER
+        recipe does with CoNLL-2003 splits, whose documents are in order but unmarked (the
+        hub's ``eriktks/conll2003`` has no document column) - and ``"none"`` every row alone.
+        ``.report()`` of the
         result is conlleval's report. Raises UnknownLabelError if a gold tag has a label
-        training never saw, DataError naming the row for a malformed row.
+        training never saw, DataError naming the row for a malformed row, one whose tags are
+        integers without names, a DatasetDict or one column of a Dataset; TypeError for words
+        and tags given apart (``evaluate(ds["tokens"], ds["ner_tags"])``).
         """
-        sentences, tags, documents = self._labelled(rows)
-        predicted = self._predict(sentences, _document_sizes(documents), batch_size)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise TypeError(
+                f"batch_size must be an int, got {type(batch_size).__name__}: pass the rows as "
+                "one argument - a datasets.Dataset (tagger.evaluate(ds['test'])) or dicts with "
+                "'tokens' and 'tags' - not the words and the tags apart"
+            )
+        rows = tagging_rows(
+            rows, self.config.scheme, tokens_column=tokens_column, tags_column=tags_column
+        )
+        if documents != "marked":  # "marked": the rows' own document values, as they are
+            rows, _ = mark_documents(list(rows), documents)
+        sentences, tags, document_ids = self._labelled(rows)
+        predicted = self._predict(sentences, _document_sizes(document_ids), batch_size)
         return entity_f1(tags, predicted, scheme=self.config.scheme)
 
-    def evaluate(self, rows: Iterable[Row], batch_size: int = 64) -> dict[str, float]:
+    def evaluate(
+        self,
+        rows: Iterable[Row],
+        batch_size: int = 64,
+        *,
+        tokens_column: str | int | None = None,
+        tags_column: str | int | None = None,
+        documents: DocumentSource = "marked",
+    ) -> dict[str, float]:
         """The metrics of :meth:`entity_scores` (``EntityScores.as_dict``), in percent:
         precision, recall, f1 and (token) accuracy overall, then precision_TYPE, recall_TYPE
-        and f1_TYPE per entity type, types in sorted order."""
-        return self.entity_scores(rows, batch_size).as_dict()
+        and f1_TYPE per entity type, types in sorted order. rows as for :meth:`entity_scores`
+        (a ``datasets.Dataset`` included) and ``documents``."""
+        scores = self.entity_scores(
+            rows,
+            batch_size,
+            tokens_column=tokens_column,
+            tags_column=tags_column,
+            documents=documents,
+        )
+        return scores.as_dict()
 
     # ----------------------------------------------------------------------------- internals
 
@@ -787,41 +848,79 @@ class BiLSTMCRFTagger(PretrainedModel):
         labels = self.labels.decode(path)
         return convert_tags(labels, self.config.crf_scheme, self.config.scheme)
 
-    def _entity_probabilities(
+    def _path_probabilities(
         self,
         emissions: Tensor,
         mask: Tensor,
         paths: Tensor,
         chunks: list[list[tuple[str, int, int]]],
-    ) -> list[list[float]]:
-        """P(exactly this chunk is in the sentence) for each chunk of each sentence's path.
+    ) -> tuple[list[list[float]], list[list[float]]]:
+        """The marginal probability of each tag of each sentence's best path (``paths``
+        [B, T], -1 on padding), and P(exactly this chunk is in the sentence) for each of its
+        ``chunks`` (type, start, end), from one forward-backward pass over the batch.
 
-        In IOB2 and IOBES a chunk (type X, start s, end e) is present iff the tags of s..e-1
-        are its tags on the path and, in IOB2, the tag at e is not I-X (IOBES closes a chunk
-        with E-/S-, after which the constraints forbid I-X). That is a set of allowed tags per
-        position, so the chunk's probability is Z(allowed) / Z: one constrained forward pass
-        per chunk, all of a batch's chunks at once.
+        A token's confidence is exp(alpha_t(y_t) + beta_t(y_t) - log Z). In IOB2 and IOBES a
+        chunk (type X, start s, end e) is present iff the tags of s..e-1 are its tags on the
+        path and, in IOB2, the tag at e is not I-X (IOBES closes a chunk with E-/S-, after
+        which the constraints forbid I-X). So the chunk's probability is Z(allowed) / Z, and
+        Z(allowed) is the forward score of the chunk's first tag at s (every prefix), plus the
+        path's own steps inside the chunk, plus the backward score of its last tag at e-1
+        (every continuation; in IOB2 those whose tag at e is not I-X): O(1) work per chunk
+        after the pass, so memory [B, T, K] and time stay linear in the text however many
+        chunks a long sentence has. In float64 where the device has it: the scores of a
+        sentence of 10,000 words reach 1e5, where float32 keeps two decimals.
         """
+        lengths = mask.sum(dim=1).tolist()
+        if emissions.shape[1] == 0:  # empty sentences only
+            return [[] for _ in chunks], [[] for _ in chunks]
+        dtype = torch.float32 if emissions.device.type == "mps" else torch.float64
+        emissions = emissions.to(dtype)
+        transitions, alphas, betas, log_z = _forward_backward(self.crf, emissions, mask)
+        tags = paths.clamp(min=0)
+        on_path = (alphas + betas).gather(2, tags.unsqueeze(2)).squeeze(2) - log_z.unsqueeze(1)
+        marginals = on_path.exp().clamp(0.0, 1.0).tolist()
+        confidences = [row[:n] for row, n in zip(marginals, lengths, strict=True)]
         rows = [b for b, sentence in enumerate(chunks) for _ in sentence]
         if not rows:
-            return [[] for _ in chunks]
-        lengths = mask.sum(dim=1).tolist()
-        allowed = torch.ones(len(rows), *emissions.shape[1:], dtype=torch.bool)
-        n = 0
+            return confidences, [[] for _ in chunks]
+        device = emissions.device
+        # the path's score of each step t >= 1: transition into its tag and its emission
+        steps = transitions[tags[:, :-1], tags[:, 1:]] + emissions[:, 1:].gather(
+            2, tags[:, 1:].unsqueeze(2)
+        ).squeeze(2)
+        inside = torch.nn.functional.pad(steps, (1, 0)).cumsum(dim=1)  # [B, T], 0 at t = 0
+        excluded, starts, ends, constrained = [], [], [], []
         for b, sentence in enumerate(chunks):
             for chunk_type, start, end in sentence:
-                allowed[n, start:end] = False
-                allowed[n, torch.arange(start, end), paths[b, start:end].cpu()] = True
-                inside = f"I-{chunk_type}"
-                if self.config.crf_scheme == "IOB2" and end < lengths[b] and inside in self.labels:
-                    allowed[n, end, self.labels.index(inside)] = False
-                n += 1
-        index = torch.tensor(rows, device=emissions.device)
-        forced = emissions[index].masked_fill(~allowed.to(emissions.device), -math.inf)
-        log_z = self.crf.log_partition(emissions, mask)[index]
-        log_p = self.crf.log_partition(forced, mask[index]) - log_z
+                continuation = f"I-{chunk_type}"
+                closes = (
+                    self.config.crf_scheme == "IOB2"
+                    and end < lengths[b]
+                    and continuation in self.labels
+                )
+                excluded.append(self.labels.index(continuation) if closes else 0)
+                starts.append(start)
+                ends.append(end)
+                constrained.append(closes)
+        row = torch.tensor(rows, device=device)
+        start = torch.tensor(starts, device=device)
+        last = torch.tensor(ends, device=device) - 1
+        first_tag, last_tag = tags[row, start], tags[row, last]
+        log_allowed = alphas[row, start, first_tag] + inside[row, last] - inside[row, start]
+        after = betas[row, last, last_tag]
+        closes = torch.tensor(constrained, device=device)
+        if closes.any():
+            # the continuations whose tag at e is not I-X (a chunk that ends the sentence
+            # has none to leave out: `closes` is false there)
+            following = (last + 1).clamp(max=emissions.shape[1] - 1)
+            continuing = transitions[last_tag] + emissions[row, following] + betas[row, following]
+            not_inside = continuing.scatter(
+                1, torch.tensor(excluded, device=device).unsqueeze(1), -math.inf
+            )
+            after = torch.where(closes, torch.logsumexp(not_inside, dim=1), after)
+        log_p = log_allowed + after - log_z[row]
         probabilities = iter(log_p.exp().clamp(0.0, 1.0).tolist())
-        return [[next(probabilities) for _ in sentence] for sentence in chunks]
+        return confidences, [[next(probabilities) for _ in sentence] for sentence in chunks]
 
 
 def _read_rows(
@@ -902,6 +1001,28 @@ def _chunk_groups(chunks: Sequence[DocumentChunk], words: int) -> Iterator[list[
         yield group
 
 
+def _forward_backward(
+    crf: LinearChainCRF, emissions: Tensor, mask: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The CRF's sum-product scores in the emissions' dtype: (transitions [K, K], alphas
+    [B, T, K]: log-sum of the scores of every prefix ending in tag k at t, its emission
+    included; betas [B, T, K]: of every continuation after tag k at t, the end score
+    included; log Z [B]), as LinearChainCRF.marginals computes them (forbidden steps score
+    -1e4). Emissions are zero on padding; T >= 1."""
+    # LinearChainCRF keeps its recursions internal; these are the ones marginals runs
+    start, transitions, end = (score.to(emissions.dtype) for score in crf._scores(-1e4))
+    alphas = crf._alphas(emissions, mask, start, transitions)
+    batch, steps, num_tags = emissions.shape
+    beta = end.expand(batch, num_tags)
+    betas = [beta]
+    for t in range(steps - 1, 0, -1):
+        step = torch.logsumexp(transitions + (emissions[:, t] + beta).unsqueeze(1), dim=2)
+        beta = torch.where(mask[:, t].unsqueeze(1), step, end)  # t == length: last token
+        betas.append(beta)
+    log_z = torch.logsumexp(alphas[:, -1] + end, dim=1)
+    return transitions, alphas, torch.stack(betas[::-1], dim=1), log_z
+
+
 def _regroup(items: list[Any], sizes: Sequence[int]) -> list[list[Any]]:
     """Consecutive runs of ``items`` of the given sizes."""
     groups, start = [], 0
@@ -917,6 +1038,17 @@ def _strings(value: Any, where: str, what: str) -> Sequence[str]:
         got = "nothing" if value is None else type(value).__name__
         if isinstance(value, list | tuple):
             got = "a list with a non-str item"
+            if (
+                what == "tags"
+                and value
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            ):
+                # the ClassLabel ids of a hub data set's rows, read without their names
+                raise DataError(
+                    f"{where} must be a list of str {what}, got integers (ClassLabel ids?): "
+                    "pass the datasets.Dataset itself (e.g. tagger.evaluate(ds['test'])), "
+                    "whose features name the labels, or the label names"
+                )
         raise DataError(f"{where} must be a list of str {what}, got {got}")
     return value
 

@@ -23,8 +23,9 @@ by the language codes `config.source_language` / `config.target_language` when t
 from __future__ import annotations
 
 import functools
+import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlstm.data import lengths_to_mask, pad_sequences
+from seqlstm.data.dataset_rows import translation_rows
 from seqlstm.errors import DataError
 from seqlstm.layers.attention import AttentionType, build_attention
 from seqlstm.layers.decoders import AttentionDecoder, DecoderState
@@ -45,6 +47,11 @@ from seqlstm.text.tokenizer import SubwordTokenizer, normalize
 
 # one (source ids, target ids) pair: source is `text EOS`, target is `BOS text EOS`
 Example = tuple[list[int], list[int]]
+
+# The most subwords (EOS included) one translation may have, whatever max_length_ratio and
+# max_length_constant say: 16 times the longest source the default max_source_length lets
+# through, so no real limit reaches it, while a ratio of 1e9 decodes 4096 steps, not forever.
+MAX_OUTPUT_LENGTH = 4096
 
 
 @dataclass
@@ -66,7 +73,9 @@ class TranslatorConfig:
     label_smoothing: float = 0.1
     max_source_length: int = 256  # EOS included; longer sources are truncated
     max_target_length: int = 256  # BOS and EOS included; longer training targets are truncated
-    max_length_ratio: float = 2.0  # decoding: at most ratio * source length + constant tokens
+    # decoding: at most ratio * source length + constant tokens, and never more than
+    # MAX_OUTPUT_LENGTH (whatever the ratio, one output is bounded work)
+    max_length_ratio: float = 2.0
     max_length_constant: int = 10
     # language codes of the data (e.g. "en", "de"): rows keyed by them are understood as well
     # as rows with "source" and "target"; model directories saved by 0.1 have neither (None)
@@ -288,7 +297,8 @@ class Seq2SeqLSTM(PretrainedModel):
         """Translate sentences; the results come back in input order.
 
         beam_size=1 is greedy search. length_penalty is the GNMT alpha (0: none). An output
-        has at most int(ratio * source subwords) + constant tokens (config defaults).
+        has at most int(ratio * source subwords) + constant tokens (config defaults; a finite
+        ratio >= 0 and an integer constant >= 0), and never more than MAX_OUTPUT_LENGTH (4096).
         batch_size counts sentences (beam search works on batch_size x beam_size rows).
         Returns one detokenized string per sentence, or with n_best > 1 a list of up to n_best
         strings, best first; with return_attention=True `Translation`s instead of strings.
@@ -307,6 +317,7 @@ class Seq2SeqLSTM(PretrainedModel):
         constant = (
             self.config.max_length_constant if max_length_constant is None else max_length_constant
         )
+        _check_length_limits(ratio, constant)
         texts = [normalize(sentence) for sentence in sentences]
         todo = [i for i, text in enumerate(texts) if text]
         sources = self._truncated(
@@ -330,7 +341,7 @@ class Seq2SeqLSTM(PretrainedModel):
                 state = self.encode_source(ids.to(device), lengths.to(device))
                 # the limit depends on the sentence's own length only (EOS not counted)
                 max_lengths = torch.tensor(
-                    [max(1, int(ratio * (len(s) - 1)) + constant) for s in batch_sources],
+                    [output_length_limit(ratio, constant, len(s) - 1) for s in batch_sources],
                     device=device,
                 )
                 hypotheses = self._search(
@@ -355,11 +366,16 @@ class Seq2SeqLSTM(PretrainedModel):
     ) -> dict[str, SacreScore]:
         """sacreBLEU scores of the translations of the rows' sources against their targets.
 
-        rows as for `encode`; the targets are the references as given (detokenized text).
-        Returns `seqlstm.metrics.translation_scores`: "bleu" (cased, 13a), "chrf" (chrF2) and
+        rows as for `encode`, or a `datasets.Dataset` with "source" and "target" columns, the
+        columns of config.source_language and target_language, or a "translation" column of
+        {language: sentence} dicts (the WMT layout; seqlstm.data.dataset_rows); the targets
+        are the references as given (detokenized text). Returns
+        `seqlstm.metrics.translation_scores`: "bleu" (cased, 13a), "chrf" (chrF2) and
         "bleu_lowercase", each with its signature. beam_size=1 is greedy search (what
         training's validation uses); batch_size and length_penalty as for `translate`.
         """
+        config = self.config
+        rows = translation_rows(rows, config.source_language, config.target_language)
         sources, references = self._sentence_pairs(rows)
         hypotheses = self.translate(
             sources, beam_size=beam_size, length_penalty=length_penalty, batch_size=batch_size
@@ -373,7 +389,8 @@ class Seq2SeqLSTM(PretrainedModel):
         batch_size: int = 64,
         length_penalty: float = 1.0,
     ) -> dict[str, float]:
-        """`score`'s numbers alone: {"bleu", "chrf", "bleu_lowercase"} in percent."""
+        """`score`'s numbers alone: {"bleu", "chrf", "bleu_lowercase"} in percent; rows as for
+        `score` (a `datasets.Dataset` included)."""
         scores = self.score(rows, beam_size, batch_size, length_penalty)
         return {name: s.score for name, s in scores.items()}
 
@@ -449,11 +466,19 @@ class Seq2SeqLSTM(PretrainedModel):
 
 
 def _column(row: Row, number: int, side: str, language: str | None) -> str:
-    """The sentence of one side of a row: its "source"/"target" column, else its language's."""
+    """The sentence of one side of a row: its "source"/"target" column, else its language's,
+    else its language's in a "translation" dict (the WMT layout)."""
     names = [side] if language is None else [side, language]
+    columns: Mapping = row
+    pair = row.get("translation")
+    if language is not None and isinstance(pair, Mapping) and not any(n in row for n in names):
+        columns, names = (
+            {f"translation.{language}": pair.get(language)},
+            [f"translation.{language}"],
+        )
     for name in names:
-        if name in row:
-            text = row[name]
+        if name in columns:
+            text = columns[name]
             if not isinstance(text, str):
                 raise DataError(
                     f"row {number}: column {name!r} must be a string, got {type(text).__name__}"
@@ -461,3 +486,19 @@ def _column(row: Row, number: int, side: str, language: str | None) -> str:
             return text
     wanted = " or ".join(repr(name) for name in names)
     raise DataError(f"row {number}: expected a {wanted} column, got columns {list(row)}")
+
+
+def output_length_limit(ratio: float, constant: int, source_length: int) -> int:
+    """The most subwords a translation of ``source_length`` subwords (EOS not counted) may
+    have: int(ratio * source_length) + constant, at least 1 and at most MAX_OUTPUT_LENGTH."""
+    # capped before int(): ratio * length may be too large for an int64, or infinite
+    scaled = min(ratio * source_length, float(MAX_OUTPUT_LENGTH))
+    return max(1, min(int(scaled) + constant, MAX_OUTPUT_LENGTH))
+
+
+def _check_length_limits(ratio: object, constant: object) -> None:
+    """ValueError unless ratio is a finite number >= 0 and constant an integer >= 0."""
+    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio < math.inf:
+        raise ValueError(f"max_length_ratio must be a finite number >= 0, got {ratio!r}")
+    if isinstance(constant, bool) or not isinstance(constant, int) or constant < 0:
+        raise ValueError(f"max_length_constant must be an integer >= 0, got {constant!r}")

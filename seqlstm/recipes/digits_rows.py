@@ -1,8 +1,9 @@
 """Handwritten digits read row by row: the classic "MNIST as a sequence" LSTM example.
 
-    python recipes/digits_rows.py --preset cpu        # 8x8 digits, 60 epochs on one thread
-    python recipes/digits_rows.py --preset smoke      # seconds, to check that it runs
-    python recipes/digits_rows.py --dataset mnist     # ylecun/mnist from the hub, for a GPU
+    seqlstm train image-rows --config cpu        # 8x8 digits, 60 epochs on one thread
+    seqlstm train image-rows --config smoke      # seconds, to check that it runs
+    seqlstm train image-rows --dataset mnist     # ylecun/mnist from the hub, for a GPU
+    python -m seqlstm.recipes.digits_rows --config smoke     # the same script
 
 Row t of an image (pixels in [0, 1]) is the input at step t of an ``LSTMClassifier``. Data:
 scikit-learn's 8x8 digits, a stratified 20% held out for test (fixed by ``split_seed``) and
@@ -25,6 +26,7 @@ from seqlstm.data.loading import fetch_hub
 from seqlstm.errors import DataError
 from seqlstm.experiment.recipe_args import config_from
 from seqlstm.experiment.run import RecipeRun, RunSettings, run_recipe
+from seqlstm.recipes import shipped_configs
 from seqlstm.tasks.classic.classifier import ClassifierConfig, LSTMClassifier
 from seqlstm.tasks.classic.image_rows import image_label_arrays, image_rows, shifting_collate
 
@@ -57,14 +59,7 @@ class DigitsConfig(RunSettings):
     eval_batch_size: int = 1000
 
 
-# fmt: off
-PRESETS = {
-    "full": {},
-    "cpu": {"max_shift": 1, "max_epochs": 60, "threads": 1, "device": "cpu"},
-    "smoke": {"hidden_size": 32, "warmup_steps": 0, "max_epochs": None, "max_steps": 20,
-              "threads": 1, "device": "cpu"},
-}
-# fmt: on
+PRESETS = shipped_configs("image-rows")  # configs/image-rows/NAME.yaml; "full" by default
 
 
 def load_rows(dataset: str, cfg: DigitsConfig) -> dict[str, list[dict]]:
@@ -87,8 +82,8 @@ def load_rows(dataset: str, cfg: DigitsConfig) -> dict[str, list[dict]]:
     return {name: image_rows(*xy) for name, xy in arrays.items()}
 
 
-def main(argv: list[str] | None = None) -> dict:
-    run = RecipeRun.start(DigitsConfig, PRESETS, argv, __doc__, "runs/digits_rows")
+def main(argv: list[str] | None = None, prog: str | None = None) -> dict:
+    run = RecipeRun.start(DigitsConfig, PRESETS, argv, __doc__, "runs/digits_rows", prog)
     cfg = run.config
     if run.args.data_dir is not None:
         raise DataError("digits_rows reads no local files: use --dataset digits or a hub id")

@@ -1,7 +1,8 @@
 """Monthly CO2 at Mauna Loa, 12 months ahead: an LSTM against the naive baselines.
 
-    python recipes/forecast.py --preset cpu      # 80 epochs on one thread, about a minute
-    python recipes/forecast.py --preset smoke    # seconds, to check that it runs
+    seqlstm train forecast --config cpu      # 80 epochs on one thread, about a minute
+    seqlstm train forecast --config smoke    # seconds, to check that it runs
+    python -m seqlstm.recipes.forecast --config smoke     # the same script
 
 ``statsmodels.datasets.co2`` in calendar months, split in time: the test tail, the validation
 years before it, and training windows whose targets end before those. ``LSTMForecaster``
@@ -23,6 +24,7 @@ from seqlstm.data import BucketedBatches
 from seqlstm.errors import DataError
 from seqlstm.experiment.recipe_args import config_from
 from seqlstm.experiment.run import RecipeRun, RunSettings, run_recipe
+from seqlstm.recipes import shipped_configs
 from seqlstm.tasks.classic.forecaster import ForecasterConfig, LSTMForecaster
 from seqlstm.tasks.classic.naive_forecasts import naive_forecast_errors, naive_forecasts
 from seqlstm.tasks.classic.series_windows import split_rows_in_time
@@ -54,14 +56,7 @@ class ForecastConfig(RunSettings):
     lr_patience: int = 5
 
 
-# fmt: off
-PRESETS = {
-    "full": {},
-    "cpu": {"threads": 1, "device": "cpu"},
-    "smoke": {"hidden_size": 16, "max_epochs": None, "max_steps": 20, "threads": 1,
-              "device": "cpu"},
-}
-# fmt: on
+PRESETS = shipped_configs("forecast")  # configs/forecast/NAME.yaml; "full" by default
 
 
 def monthly_co2() -> tuple[torch.Tensor, list[str], int]:
@@ -85,8 +80,8 @@ def plot_test_tail(path: Path, series: torch.Tensor, months: list[str], model, r
     plot_forecasts(series, origins, lines, path, start, first, ticks, "CO2 (ppm)", title)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    run = RecipeRun.start(ForecastConfig, PRESETS, argv, __doc__, "runs/forecast")
+def main(argv: list[str] | None = None, prog: str | None = None) -> dict:
+    run = RecipeRun.start(ForecastConfig, PRESETS, argv, __doc__, "runs/forecast", prog)
     cfg = run.config
     if run.args.data_dir is not None or run.source(DATASET) != DATASET:
         raise DataError(f"forecast uses the series shipped with statsmodels ({DATASET}) only")

@@ -1,9 +1,10 @@
 """Attention LSTM translation on Multi30k (Elliott et al., 2016), English -> German or French.
 
-    python recipes/multi30k_translation.py --src en --tgt de                 # full, on a GPU
-    python recipes/multi30k_translation.py --preset cpu --data-dir ../shared/data/multi30k
-    python recipes/multi30k_translation.py --preset smoke --data-dir ../shared/data/multi30k
-    python recipes/multi30k_translation.py --preset cpu --src en --tgt fr --data-dir DIR
+    seqlstm train translation --src en --tgt de                    # full, on a GPU
+    seqlstm train translation --config cpu --data-dir ../shared/data/multi30k
+    seqlstm train translation --config smoke --data-dir ../shared/data/multi30k
+    seqlstm train translation --config cpu --src en --tgt fr --data-dir DIR
+    python -m seqlstm.recipes.multi30k_translation --config smoke --data-dir DIR   # the same
 
 Data: the hub's `bentrevett/multi30k` (en, de), or a directory of `{split}.{language}` files.
 One SentencePiece model for both sides; source, target and output layer share one table. The
@@ -25,6 +26,7 @@ from seqlstm.experiment.recipe_args import config_from
 from seqlstm.experiment.run import RecipeRun, RunSettings, evaluate_on, run_recipe, split_rows
 from seqlstm.layers.attention import AttentionType
 from seqlstm.metrics import translation_scores
+from seqlstm.recipes import shipped_configs
 from seqlstm.tasks.translation.translator import Seq2SeqLSTM, TranslatorConfig
 from seqlstm.text.tokenizer import SubwordTokenizer
 
@@ -65,25 +67,11 @@ class Multi30kConfig(RunSettings):
     eval_batch_size: int = 128  # sentences
 
 
-# fmt: off
-PRESETS = {
-    "full": {},
-    # chosen by timing probes on 2 CPU cores (docs/RESULTS.md)
-    "cpu": {"encoder_layers": 1, "decoder_layers": 1, "max_tokens": 3000, "lr": 2e-3,
-            "max_epochs": None, "max_steps": 1320, "eval_every_steps": 250, "lr_patience": 1,
-            "early_stopping_patience": None, "threads": 1, "device": "cpu"},
-    "smoke": {"train_pairs": 400, "valid_pairs": 40, "test_pairs": 40, "vocab_size": 1000,
-              "hard_vocab_limit": False, "embedding_dim": 32, "encoder_hidden_size": 16,
-              "encoder_layers": 1, "decoder_hidden_size": 32, "decoder_layers": 1,
-              "max_tokens": 1000, "max_epochs": None, "max_steps": 16, "eval_every_steps": 8,
-              "early_stopping_patience": None, "test_beam_size": 3, "threads": 1,
-              "device": "cpu"},
-}
-# fmt: on
+PRESETS = shipped_configs("translation")  # configs/translation/NAME.yaml; "full" by default
 
 
-def main(argv: list[str] | None = None) -> dict:
-    run = RecipeRun.start(Multi30kConfig, PRESETS, argv, __doc__, "runs/multi30k_translation")
+def main(argv: list[str] | None = None, prog: str | None = None) -> dict:
+    run = RecipeRun.start(Multi30kConfig, PRESETS, argv, __doc__, "runs/multi30k_translation", prog)
     cfg, source = run.config, run.source(HUB_ID)
     limits = dict(zip(SPLITS, (cfg.train_pairs, cfg.valid_pairs, cfg.test_pairs), strict=True))
     rows = split_rows(load(source, "translation", languages=(cfg.src, cfg.tgt)), source, limits)

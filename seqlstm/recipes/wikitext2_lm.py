@@ -1,9 +1,10 @@
 """Subword LSTM language model (AWD-LSTM) on WikiText-2, reporting word-level perplexity.
 
-    python recipes/wikitext2_lm.py                      # full, on a GPU
-    python recipes/wikitext2_lm.py --preset cpu         # a smaller model, 3,000 steps on a CPU
-    python recipes/wikitext2_lm.py --data-dir DIR       # wiki.train.raw, wiki.valid.raw,
-                                                        # wiki.test.raw (any train*/valid*/test*)
+    seqlstm train lm                       # full, on a GPU
+    seqlstm train lm --config cpu          # a smaller model, 3,000 steps on a CPU
+    seqlstm train lm --data-dir DIR        # wiki.train.raw, wiki.valid.raw, wiki.test.raw
+                                           # (any train*/valid*/test*)
+    python -m seqlstm.recipes.wikitext2_lm --config cpu     # the same script
 
 Data: the raw (untokenised, no <unk>) WikiText-2 from the hub, `Salesforce/wikitext` with
 config `wikitext-2-raw-v1`, or the same files from a local directory. Every line is one text
@@ -35,6 +36,7 @@ from seqlstm.data.loading import SPLITS
 from seqlstm.data.streams import StreamBatches
 from seqlstm.experiment.recipe_args import config_from
 from seqlstm.experiment.run import RecipeRun, RunSettings, evaluate_on, run_recipe, split_rows
+from seqlstm.recipes import shipped_configs
 from seqlstm.tasks.language_modeling.language_model import LanguageModelConfig, LSTMLanguageModel
 from seqlstm.text.tokenizer import SubwordTokenizer
 
@@ -68,29 +70,16 @@ class WikiTextConfig(RunSettings):
     lr_patience: int = 2
     early_stopping_patience: int | None = 10
     eval_batch_size: int = 10
-    resume: bool = False  # continue from the checkpoints in OUT/trainer
     sample_prompt: str = "The"  # the sample printed at the end
     sample_tokens: int = 100
     sample_temperature: float = 0.8
 
 
-# fmt: off
-PRESETS = {
-    "full": {},
-    # one thread, as in the Tiny Shakespeare cpu preset (docs/RESULTS.md says why)
-    "cpu": {"vocab_size": 8000, "embedding_dim": 256, "hidden_size": 512, "num_layers": 2,
-            "dropout_input": 0.4, "dropout_output": 0.3, "weight_drop": 0.3, "batch_size": 32,
-            "max_epochs": None, "max_steps": 3000, "eval_every_steps": 500, "threads": 1,
-            "device": "cpu"},
-    "smoke": {"vocab_size": 400, "embedding_dim": 16, "hidden_size": 24, "num_layers": 2,
-              "batch_size": 4, "bptt": 16, "lr": 1e-2, "max_epochs": None, "max_steps": 30,
-              "eval_every_steps": 15, "sample_tokens": 10, "device": "cpu"},
-}
-# fmt: on
+PRESETS = shipped_configs("lm")  # configs/lm/NAME.yaml; "full" by default
 
 
-def main(argv: list[str] | None = None) -> dict:
-    run = RecipeRun.start(WikiTextConfig, PRESETS, argv, __doc__, "runs/wikitext2_lm")
+def main(argv: list[str] | None = None, prog: str | None = None) -> dict:
+    run = RecipeRun.start(WikiTextConfig, PRESETS, argv, __doc__, "runs/wikitext2_lm", prog)
     cfg, source = run.config, run.source(HUB_ID)
     splits = load(source, "text", hub_config=HUB_CONFIG)
     rows = split_rows(splits, source, dict.fromkeys(SPLITS))  # a split missing: nothing written

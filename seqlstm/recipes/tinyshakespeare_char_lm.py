@@ -1,9 +1,10 @@
 """Character-level LSTM language model on Tiny Shakespeare (Karpathy's char-rnn data set).
 
-    python recipes/tinyshakespeare_char_lm.py --preset demo      # 600 steps, minutes on a CPU
-    python recipes/tinyshakespeare_char_lm.py --preset cpu       # 3,500 steps on one CPU thread
-    python recipes/tinyshakespeare_char_lm.py                    # full, on a GPU
-    python recipes/tinyshakespeare_char_lm.py --data-dir ../shared/data/tinyshakespeare
+    seqlstm train char-lm --config demo      # 600 steps, minutes on a CPU
+    seqlstm train char-lm --config cpu       # 3,500 steps on one CPU thread
+    seqlstm train char-lm                    # full, on a GPU
+    seqlstm train char-lm --data-dir ../shared/data/tinyshakespeare
+    python -m seqlstm.recipes.tinyshakespeare_char_lm --config demo    # the same script
 
 Data: `input.txt` (`--data-dir`, or the hub's `karpathy/tiny_shakespeare`, whose three splits
 are joined back together), cut as nanoGPT's `prepare.py` does: the first 90% for training,
@@ -25,6 +26,7 @@ from seqlstm.data import load
 from seqlstm.data.streams import StreamBatches, text_lines
 from seqlstm.experiment.recipe_args import config_from
 from seqlstm.experiment.run import RecipeRun, RunSettings, evaluate_on, run_recipe
+from seqlstm.recipes import shipped_configs
 from seqlstm.tasks.language_modeling.language_model import LanguageModelConfig, LSTMLanguageModel
 from seqlstm.text.tokenizer import SubwordTokenizer
 
@@ -54,28 +56,12 @@ class ShakespeareConfig(RunSettings):
     lr_patience: int = 0
     early_stopping_patience: int | None = 4
     eval_batch_size: int = 16
-    resume: bool = False  # continue from the checkpoints in OUT/trainer
     sample_prompt: str = "ROMEO:\n"  # the sample printed at the end
     sample_tokens: int = 600
     sample_temperature: float = 0.8
 
 
-# fmt: off
-PRESETS = {
-    "full": {},
-    # chosen by measurement on a 2-core machine (docs/RESULTS.md)
-    "cpu": {"hidden_size": 512, "num_layers": 2, "bptt": 100, "batch_size": 32, "weight_drop": 0.0,
-            "lr": 4e-3, "max_epochs": None, "max_steps": 3500, "eval_every_steps": 500,
-            "threads": 1, "device": "cpu"},
-    "demo": {"embedding_dim": 64, "hidden_size": 256, "num_layers": 1, "dropout_input": 0.0,
-             "dropout_hidden": 0.0, "dropout_output": 0.1, "weight_drop": 0.0, "bptt": 100,
-             "batch_size": 32, "lr": 4e-3, "max_epochs": None, "max_steps": 600,
-             "eval_every_steps": 300, "sample_tokens": 300, "threads": 1, "device": "cpu"},
-    "smoke": {"embedding_dim": 16, "hidden_size": 32, "num_layers": 1, "weight_drop": 0.0,
-              "batch_size": 16, "bptt": 32, "lr": 1e-2, "max_epochs": None, "max_steps": 20,
-              "eval_every_steps": 10, "sample_tokens": 40, "device": "cpu"},
-}
-# fmt: on
+PRESETS = shipped_configs("char-lm")  # configs/char-lm/NAME.yaml; "full" by default
 
 
 def read_shakespeare(source: str | Path, validation_fraction: float) -> tuple[str, str]:
@@ -89,8 +75,10 @@ def read_shakespeare(source: str | Path, validation_fraction: float) -> tuple[st
     return text[:cut], text[cut:]
 
 
-def main(argv: list[str] | None = None) -> dict:
-    run = RecipeRun.start(ShakespeareConfig, PRESETS, argv, __doc__, "runs/tinyshakespeare_char_lm")
+def main(argv: list[str] | None = None, prog: str | None = None) -> dict:
+    run = RecipeRun.start(
+        ShakespeareConfig, PRESETS, argv, __doc__, "runs/tinyshakespeare_char_lm", prog
+    )
     cfg, data_dir = run.config, run.args.data_dir
     source = data_dir / "input.txt" if data_dir is not None else run.source(HUB_ID)
     train_text, valid_text = read_shakespeare(source, cfg.validation_fraction)

@@ -1,9 +1,10 @@
 """Named-entity recognition on CoNLL-2003 English with the BiLSTM-CRF tagger.
 
-    python recipes/conll2003_ner.py --data-dir ../shared/data/conll2003 --preset smoke  # seconds
-    python recipes/conll2003_ner.py --data-dir ../shared/data/conll2003 --preset cpu    # 40 epochs
-    python recipes/conll2003_ner.py                                 # full, on a GPU, from the hub
-    python recipes/conll2003_ner.py --word-vectors glove.6B.100d.txt   # + a GloVe word table
+    seqlstm train ner --config smoke --data-dir ../shared/data/conll2003   # seconds
+    seqlstm train ner --config cpu --data-dir ../shared/data/conll2003     # 40 epochs
+    seqlstm train ner                                      # full, on a GPU, from the hub
+    seqlstm train ner --word-vectors glove.6B.100d.txt     # + a GloVe word table
+    python -m seqlstm.recipes.conll2003_ner --config smoke --data-dir DIR   # the same script
 
 Data: the hub's `eriktks/conll2003`, or `--data-dir` with train/valid/test files in column
 format (token first, tag last). Model (Lample et al., 2016; Ma & Hovy, 2016): per word,
@@ -28,6 +29,7 @@ from seqlstm.data.loading import SPLITS
 from seqlstm.data.word_vectors import word_vectors_dimension
 from seqlstm.experiment.recipe_args import config_from
 from seqlstm.experiment.run import RecipeRun, RunSettings, evaluate_on, run_recipe, split_rows
+from seqlstm.recipes import shipped_configs
 from seqlstm.tasks.tagging.tagger import BiLSTMCRFTagger, TaggerConfig
 from seqlstm.text.tokenizer import SubwordTokenizer
 
@@ -76,22 +78,11 @@ class NERConfig(RunSettings):
     max_eval_sentences: int | None = None
 
 
-# fmt: off
-PRESETS = {
-    "full": {},
-    "cpu": {"lr": 2e-3, "lr_patience": 2, "max_epochs": 40, "early_stopping_patience": None,
-            "threads": 1, "device": "cpu"},
-    # no word dropout and 100-word batches: two epochs of 300 sentences have no words to spare
-    "smoke": {"subword_vocab_size": 1000, "subword_dim": 16, "char_embedding_dim": 8,
-              "char_filters": 16, "hidden_size": 16, "word_dropout": 0.0, "batch_words": 100,
-              "lr": 2e-2, "max_epochs": 2, "max_train_sentences": 300, "max_eval_sentences": 100,
-              "threads": 1, "device": "cpu"},
-}
-# fmt: on
+PRESETS = shipped_configs("ner")  # configs/ner/NAME.yaml; "full" by default
 
 
-def main(argv: list[str] | None = None) -> dict:
-    run = RecipeRun.start(NERConfig, PRESETS, argv, __doc__, "runs/conll2003_ner")
+def main(argv: list[str] | None = None, prog: str | None = None) -> dict:
+    run = RecipeRun.start(NERConfig, PRESETS, argv, __doc__, "runs/conll2003_ner", prog)
     cfg, source = run.config, run.source(HUB_ID)
     limits = dict.fromkeys(SPLITS, cfg.max_eval_sentences) | {"train": cfg.max_train_sentences}
     data = load(source, "tagging", scheme=cfg.scheme, document_column=cfg.document_column)
