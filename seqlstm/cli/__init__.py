@@ -10,7 +10,8 @@ traceback.
 
 import argparse
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from seqlstm.cli.command import (
     positive_int,
 )
 from seqlstm.cli.evaluation_data import add_dataset_arguments
-from seqlstm.errors import CheckpointError, DataError
+from seqlstm.errors import CheckpointError, DataError, one_line
 
 _TASK_MODULES = (
     tokenizer_commands,
@@ -92,13 +93,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(command: str) -> Callable[..., None]:
+    def show(message: Warning | str, *_: object, **__: object) -> None:
+        text = one_line(message) if isinstance(message, Warning) else message
+        print(f"seqlstm {command}: warning: {text}", file=sys.stderr)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line argv (default sys.argv[1:]); returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        with warnings.catch_warnings():
+            # a library warning (e.g. sentences truncated to the model's length limit) is one
+            # line for the user, as errors are, not Python's file:line plus source line
+            warnings.showwarning = _one_line_warning(args.command)
+            args.run(args)
     except (DataError, CheckpointError) as err:
-        message = "; ".join(line.strip() for line in str(err).splitlines())
-        print(f"seqlstm {args.command}: error: {message}", file=sys.stderr)
+        print(f"seqlstm {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 2
     return 0

@@ -72,6 +72,21 @@ def test_translate_keeps_line_alignment_with_empty_lines(model_dir, model, capsy
             assert output  # a random model rarely stops at once; these are non-empty
 
 
+def test_a_library_warning_is_one_line(model_dir, tmp_path, capsys):
+    """An over-long source is truncated with a warning: one line naming the command, not
+    Python's file:line and source line."""
+    source = tmp_path / "src.txt"
+    source.write_text(" ".join(["ein Hund rennt"] * 200) + "\n", encoding="utf-8")
+    status, out, err = _run(
+        ["translate", "--model", str(model_dir), "--input", str(source)], capsys
+    )
+    assert status == 0 and len(out.splitlines()) == 1
+    assert err.splitlines() == [
+        "seqlstm translate: warning: 1 of 1 source sentences are longer than "
+        "max_source_length=256 subwords and were truncated"
+    ]
+
+
 def test_translate_reads_input_file_and_writes_nbest(model_dir, model, tmp_path, capsys):
     source = tmp_path / "src.txt"
     source.write_text("ein Hund\n\nthe cat runs\n", encoding="utf-8")
