@@ -17,6 +17,7 @@ or a failure.
 """
 
 import json
+import logging
 import os
 import random
 from pathlib import Path
@@ -110,3 +111,16 @@ def pytest_terminal_summary(terminalreporter) -> None:
     report = os.environ.get("SEQLSTM_FUZZ_REPORT")
     if report:
         Path(report).write_text(json.dumps(RECORDS, indent=1, ensure_ascii=False), "utf-8")
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_log_handlers():
+    """Another test file may leave a root-logger handler on a stream pytest has since closed
+    (a recipe run's stderr handler); logging to it prints "--- Logging error ---", which the
+    suite would take for a traceback of the case. Such handlers are removed first."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        stream = getattr(handler, "stream", None)
+        if stream is not None and getattr(stream, "closed", False):
+            root.removeHandler(handler)
+    yield
